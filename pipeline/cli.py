@@ -1,0 +1,156 @@
+"""Command line: `run` places the calls of a lead file, `sandbox` serves a fake API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline import sandbox
+from pipeline.config import credentials_from_environment, load_config
+from pipeline.errors import PipelineError
+from pipeline.exit_codes import ExitCode
+from pipeline.logs import configure_logging
+from pipeline.run import SANDBOX_CREDENTIALS, RunOptions, run
+from pipeline.sandbox.server import serve
+
+logger = logging.getLogger("pipeline")
+
+EXIT_CODES_HELP = "\n".join(f"  {code.value}  {code.__doc__}" for code in ExitCode)
+
+
+@click.group()
+@click.version_option(package_name="nlpearl-pipeline")
+def cli() -> None:
+    """Call every valid lead of a CRM export through NLPearl."""
+
+
+@cli.command(
+    "run",
+    epilog=f"\b\nExit codes:\n{EXIT_CODES_HELP}",
+)
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path),
+    help="Lead file to read instead of the config's input.path.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path),
+    help="Results workbook to write instead of the config's output.path.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate and map every row and write the workbook, but call nobody.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as text or as one JSON object per line.",
+)
+@click.option("--verbose", is_flag=True, help="Also log debug lines.")
+def run_command(
+    config_path: Path,
+    input_path: Path | None,
+    output_path: Path | None,
+    dry_run: bool,
+    log_format: str,
+    verbose: bool,
+) -> None:
+    """Read the leads named in CONFIG, call each valid one, write the results.
+
+    NLPEARL_ACCOUNT_ID and NLPEARL_SECRET_KEY must be set in the environment,
+    unless the config says `sandbox = true`.
+    """
+    configure_logging(json_lines=log_format == "json", verbose=verbose)
+    options = RunOptions(
+        input_path=input_path, output_path=output_path, dry_run=dry_run
+    )
+
+    try:
+        summary = run(load_config(config_path), options)
+    except PipelineError as error:
+        logger.error("%s", error)
+        sys.exit(error.exit_code)
+    except Exception:
+        logger.exception("unexpected error; the run did not finish")
+        sys.exit(ExitCode.INTERNAL)
+
+    if summary.stopped:
+        logger.error("calling stopped: %s", summary.stopped)
+    sys.exit(summary.exit_code())
+
+
+@cli.command("sandbox")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="TCP port on 127.0.0.1; 0 picks a free one.",
+)
+@click.option(
+    "--outbound-id",
+    "outbound_ids",
+    multiple=True,
+    default=[sandbox.DEMO_OUTBOUND_ID],
+    show_default=True,
+    help="Outbound id the sandbox accepts; repeat for several.",
+)
+@click.option(
+    "--agents",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Agents behind the outbound; calls beyond them wait in the queue.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds added before every answer.",
+)
+def sandbox_command(
+    port: int, outbound_ids: tuple[str, ...], agents: int, latency: float
+) -> None:
+    """Serve a fake NLPearl API on 127.0.0.1 until interrupted.
+
+    It accepts the credentials in NLPEARL_ACCOUNT_ID and NLPEARL_SECRET_KEY
+    when both are set, else the demo pair sandbox-account:sandbox-secret.
+    GET /_sandbox/calls lists every call it accepted.
+    """
+    configure_logging()
+    try:
+        credentials = credentials_from_environment(sandbox_fallback=SANDBOX_CREDENTIALS)
+    except PipelineError as error:
+        raise click.UsageError(str(error)) from error
+    settings = sandbox.SandboxSettings(
+        account_id=credentials.account_id,
+        secret_key=credentials.secret_key,
+        outbound_ids=outbound_ids,
+        agents=agents,
+        latency_seconds=latency,
+    )
+
+    def announce(actual_port: int) -> None:
+        click.echo(f"NLPearl sandbox listening on http://127.0.0.1:{actual_port}")
+        sys.stdout.flush()
+
+    try:
+        serve(settings, port=port, ready=announce)
+    except KeyboardInterrupt:
+        logger.info("sandbox stopped")
+
+
+def main() -> None:
+    """Entry point of the `nlpearl-pipeline` console script."""
+    cli()

@@ -1,0 +1,236 @@
+"""Run configuration: a TOML file, validated, with paths resolved against its folder.
+
+Credentials are not part of the config. They come only from the environment
+variables `NLPEARL_ACCOUNT_ID` and `NLPEARL_SECRET_KEY` (see `credentials`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import ConfigError
+
+ACCOUNT_ID_VARIABLE = "NLPEARL_ACCOUNT_ID"
+SECRET_KEY_VARIABLE = "NLPEARL_SECRET_KEY"
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSettings(_Section):
+    """Where the leads come from."""
+
+    path: Path
+    sheet: str | None = None
+    required_columns: tuple[NonEmpty, ...] = ()
+
+
+class PhoneSettings(_Section):
+    """Which column has the phone number and how to read national numbers."""
+
+    column: NonEmpty
+    default_country: NonEmpty
+    country_column: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _check_region(self) -> PhoneSettings:
+        if self.default_country.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"default_country {self.default_country!r} is not an ISO 3166 "
+                "region code that phonenumbers knows, such as US or GB"
+            )
+
+        return self
+
+
+class CallVariable(_Section):
+    """One NLPearl variable: taken from a column, or a constant value."""
+
+    column: NonEmpty | None = None
+    value: str | None = None
+    default: str | None = None
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _check_source(self) -> CallVariable:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("set exactly one of 'column' or 'value'")
+        if self.value is not None and (self.default is not None or self.required):
+            raise ValueError("'default' and 'required' apply only to a 'column'")
+
+        return self
+
+
+class NLPearlSettings(_Section):
+    """The outbound campaign, the API to call and how hard to call it."""
+
+    outbound_id: NonEmpty
+    base_url: NonEmpty | None = None
+    sandbox: bool = False
+    concurrency: int = Field(default=4, ge=1, le=100)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    max_retry_seconds: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_target(self) -> NLPearlSettings:
+        if not self.sandbox and self.base_url is None:
+            raise ValueError(
+                "set base_url (the real API is https://api.nlpearl.ai) "
+                "or sandbox = true"
+            )
+        if self.base_url is not None and not self.base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(f"base_url {self.base_url!r} must start with https://")
+
+        return self
+
+
+class OutputSettings(_Section):
+    """Where the results workbook goes."""
+
+    path: Path
+
+
+class Config(_Section):
+    """A whole run configuration, as read from one TOML file."""
+
+    input: InputSettings
+    phone: PhoneSettings
+    call_data: dict[NonEmpty, CallVariable] = {}
+    nlpearl: NLPearlSettings
+    output: OutputSettings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_short_variables(cls, data: Any) -> Any:
+        """Accept `firstName = "First Name"` as short for `{column = "First Name"}`."""
+        if isinstance(data, dict) and isinstance(data.get("call_data"), dict):
+            data = dict(data)
+            data["call_data"] = {
+                key: {"column": value} if isinstance(value, str) else value
+                for key, value in data["call_data"].items()
+            }
+
+        return data
+
+    def lead_columns(self) -> tuple[str, ...]:
+        """Return every column the run reads, each once, phone column first."""
+        names = [self.phone.column]
+        if self.phone.country_column:
+            names.append(self.phone.country_column)
+        names += [v.column for v in self.call_data.values() if v.column]
+        names += self.input.required_columns
+
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """NLPearl account id and secret key; the repr never shows the secret."""
+
+    account_id: str
+    secret_key: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(account_id={self.account_id!r}, secret_key='***')"
+
+    def bearer_token(self) -> str:
+        """Return the `Authorization` header value NLPearl expects."""
+        return f"Bearer {self.account_id}:{self.secret_key}"
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a TOML config; relative paths are taken from its folder.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or a key is missing or
+            invalid. The message names the file and every key at fault.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"{path}: config file not found") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config file: {error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe_errors(path, error)) from error
+
+    return _resolve_paths(config, path.parent)
+
+
+def _describe_errors(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid config"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "missing":
+            lines.append(f"  missing key '{key}'")
+        elif problem["type"] == "extra_forbidden":
+            lines.append(f"  unknown key '{key}'")
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"  '{key}': {message}")
+
+    return "\n".join(lines)
+
+
+def _resolve_paths(config: Config, folder: Path) -> Config:
+    input_settings = config.input.model_copy(
+        update={"path": (folder / config.input.path).resolve()}
+    )
+    output_settings = config.output.model_copy(
+        update={"path": (folder / config.output.path).resolve()}
+    )
+
+    return config.model_copy(
+        update={"input": input_settings, "output": output_settings}
+    )
+
+
+def credentials_from_environment(
+    *, sandbox_fallback: Credentials | None
+) -> Credentials:
+    """Read the NLPearl credentials from the environment.
+
+    Args:
+        sandbox_fallback: used when both variables are unset, for runs against
+            the sandbox; None means the variables are required.
+
+    Raises:
+        ConfigError: a variable is missing or empty and there is no fallback.
+    """
+    account_id = os.environ.get(ACCOUNT_ID_VARIABLE, "").strip()
+    secret_key = os.environ.get(SECRET_KEY_VARIABLE, "").strip()
+    if account_id and secret_key:
+        return Credentials(account_id, secret_key)
+    if sandbox_fallback is not None and not account_id and not secret_key:
+        return sandbox_fallback
+
+    missing = [
+        name
+        for name, value in (
+            (ACCOUNT_ID_VARIABLE, account_id),
+            (SECRET_KEY_VARIABLE, secret_key),
+        )
+        if not value
+    ]
+    raise ConfigError(
+        f"environment variable {' and '.join(missing)} is not set; "
+        "export the NLPearl account id and secret key before the run"
+    )

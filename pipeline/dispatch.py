@@ -1,0 +1,186 @@
+"""Dispatch stage: place one call per valid lead, a bounded number at a time.
+
+Each error class has one rule. A refused call fails its row. A throttled or
+failed attempt that did not place the call is retried with backoff, bounded
+in attempts and in time. A request sent without an answer is `unknown` and is
+never sent again. A credentials or outbound error stops every worker before
+it takes another lead; calls already in flight finish and are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import stamina
+
+from pipeline.client import CallAccepted, NLPearlClient
+from pipeline.config import NLPearlSettings
+from pipeline.errors import CallError, CallOutcomeUnknown, CallRetryable, RunStopped
+from pipeline.phones import mask_phone
+from pipeline.results import Status
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallJob:
+    """One call to place: the lead's source row, its E.164 number and callData."""
+
+    row: int
+    to: str
+    call_data: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What became of one call job."""
+
+    row: int
+    status: Status
+    reason: str = ""
+    detail: str = ""
+    request_id: str = ""
+    from_number: str = ""
+    queue_position: int | None = None
+    called_at: datetime | None = None
+
+
+class CallRecorder(Protocol):
+    """Told before each request goes out and after its outcome is known."""
+
+    def sending(self, job: CallJob) -> None: ...
+
+    def finished(self, job: CallJob, result: CallResult) -> None: ...
+
+
+@dataclass
+class DispatchReport:
+    """Every job's result, and the error that stopped the run, if one did."""
+
+    results: list[CallResult] = field(default_factory=list)
+    stopped: RunStopped | None = None
+
+
+async def dispatch(
+    jobs: Iterable[CallJob],
+    client: NLPearlClient,
+    settings: NLPearlSettings,
+    recorder: CallRecorder | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DispatchReport:
+    """Place every job's call with at most `settings.concurrency` in flight."""
+    report = DispatchReport()
+    queue = iter(jobs)
+
+    async def worker() -> None:
+        for job in _until_stopped(queue, report):
+            if recorder is not None:
+                recorder.sending(job)
+            result = await _place_call(job, client, settings, report, clock)
+            report.results.append(result)
+            if recorder is not None:
+                recorder.finished(job, result)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(settings.concurrency):
+            group.create_task(worker())
+
+    report.results += [_not_attempted(job, report.stopped) for job in queue]
+
+    return report
+
+
+def _until_stopped(
+    queue: Iterator[CallJob], report: DispatchReport
+) -> Iterator[CallJob]:
+    """Yield jobs from the shared queue until a worker records a stop."""
+    while report.stopped is None:
+        job = next(queue, None)
+        if job is None:
+            return
+        yield job
+
+
+async def _place_call(
+    job: CallJob,
+    client: NLPearlClient,
+    settings: NLPearlSettings,
+    report: DispatchReport,
+    clock: Callable[[], datetime],
+) -> CallResult:
+    """Place one call, retrying only what cannot have placed it."""
+    try:
+        accepted = await _make_call_with_retries(job, client, settings)
+    except RunStopped as error:
+        report.stopped = report.stopped or error
+        return _failed(job, error.reason, str(error))
+    except CallOutcomeUnknown as error:
+        logger.warning("row %d: outcome unknown: %s", job.row, error)
+        return CallResult(job.row, Status.UNKNOWN, error.reason, str(error))
+    except CallError as error:
+        logger.warning("row %d: call failed: %s", job.row, error)
+        return _failed(job, error.reason, str(error))
+
+    logger.info(
+        "row %d: called %s, request id %s, queue position %s",
+        job.row,
+        mask_phone(job.to),
+        accepted.request_id,
+        accepted.queue_position,
+    )
+
+    return _called(job, accepted, clock())
+
+
+async def _make_call_with_retries(
+    job: CallJob, client: NLPearlClient, settings: NLPearlSettings
+) -> CallAccepted:
+    attempts = stamina.retry_context(
+        on=_backoff_for,
+        attempts=settings.max_attempts,
+        timeout=settings.max_retry_seconds,
+        wait_initial=1.0,
+        wait_max=30.0,
+    )
+    async for attempt in attempts:
+        with attempt:
+            if attempt.num > 1:
+                logger.info("row %d: attempt %d", job.row, attempt.num)
+            return await client.make_call(job.to, job.call_data)
+
+    raise AssertionError("stamina.retry_context ended without an attempt")
+
+
+def _backoff_for(error: Exception) -> bool | float:
+    """Retry only errors that did not place a call; honour the server's wait."""
+    if not isinstance(error, CallRetryable):
+        return False
+    logger.info("retrying after: %s", error)
+
+    return error.retry_after if error.retry_after is not None else True
+
+
+def _called(job: CallJob, accepted: CallAccepted, now: datetime) -> CallResult:
+    return CallResult(
+        job.row,
+        Status.CALLED,
+        request_id=accepted.request_id,
+        from_number=accepted.from_number,
+        queue_position=accepted.queue_position,
+        called_at=now,
+    )
+
+
+def _failed(job: CallJob, reason: str, detail: str) -> CallResult:
+    return CallResult(job.row, Status.FAILED, reason, detail)
+
+
+def _not_attempted(job: CallJob, stopped: RunStopped | None) -> CallResult:
+    detail = f"not called because the run stopped: {stopped}" if stopped else ""
+
+    return CallResult(job.row, Status.SKIPPED, "run_stopped", detail)

@@ -1,0 +1,90 @@
+"""Row outcomes: the statuses a row can end with and the columns the writer adds."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.exit_codes import ExitCode
+
+
+class Status(enum.StrEnum):
+    """What happened to one input row."""
+
+    PENDING = "pending"
+    """Valid and not yet called; no row is written with this status."""
+
+    CALLED = "called"
+    """NLPearl accepted the call request; request id and queue position are set."""
+
+    REJECTED = "rejected"
+    """The row failed validation and was not sent."""
+
+    FAILED = "failed"
+    """The call request was sent and refused, or every retry failed."""
+
+    SKIPPED = "skipped"
+    """Valid, but not called on purpose, such as a duplicate phone number."""
+
+    UNKNOWN = "unknown"
+    """Sent, but no answer came back: NLPearl may have placed the call."""
+
+    DRY_RUN = "dry_run"
+    """Valid and would have been called, but the run was a dry run."""
+
+
+# Columns the results sheet adds after the input's own columns, in this order.
+RESULT_COLUMNS = (
+    "source_row",
+    "phone_e164",
+    "status",
+    "reason",
+    "request_id",
+    "from",
+    "queue_position",
+    "called_at",
+    "call_data",
+)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run's identity and counts; it decides the process exit code."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    input_path: Path
+    sheet: str | None
+    output_path: Path
+    outbound_id: str
+    mode: str
+    status_counts: dict[str, int]
+    reason_counts: dict[str, int]
+    stopped: str = ""
+
+    @property
+    def rows(self) -> int:
+        """Return how many input rows the run accounted for."""
+        return sum(self.status_counts.values())
+
+    def exit_code(self) -> ExitCode:
+        """Return the exit code: a stop first, then failed or unknown calls."""
+        if self.stopped:
+            return ExitCode.STOPPED
+        if self.status_counts.get(Status.FAILED, 0) or self.status_counts.get(
+            Status.UNKNOWN, 0
+        ):
+            return ExitCode.CALLS_FAILED
+
+        return ExitCode.OK
+
+    def closing_line(self) -> str:
+        """Return the one-line summary logged at the end of a run."""
+        counts = ", ".join(
+            f"{count} {name}" for name, count in self.status_counts.items()
+        )
+
+        return f"run {self.run_id} finished: {self.rows} rows ({counts})"

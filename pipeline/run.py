@@ -1,0 +1,212 @@
+"""The main job: load, validate, map, dispatch and write, in that order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from pipeline import sandbox
+from pipeline.client import NLPearlClient
+from pipeline.config import Config, Credentials, credentials_from_environment
+from pipeline.dispatch import CallJob, CallResult, DispatchReport, dispatch
+from pipeline.errors import ConfigError
+from pipeline.load import load_leads
+from pipeline.logs import run_id_context
+from pipeline.mapping import build_call_data
+from pipeline.results import RunSummary, Status
+from pipeline.validate import validate_leads
+from pipeline.write import write_results
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_CREDENTIALS = Credentials(sandbox.DEMO_ACCOUNT_ID, sandbox.DEMO_SECRET_KEY)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line choices that override or add to the config for one run."""
+
+    input_path: Path | None = None
+    output_path: Path | None = None
+    dry_run: bool = False
+
+
+def run(
+    config: Config,
+    options: RunOptions = RunOptions(),
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> RunSummary:
+    """Run the main job once and write the results workbook.
+
+    Args:
+        transport: where API requests go; None means the config decides, the
+            in-process sandbox when `nlpearl.sandbox` is true, else the network.
+
+    Raises:
+        ConfigError, InputError, OutputError: the run could not start or
+            finish; nothing is called when the config or input is bad.
+    """
+    started_at = clock()
+    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    input_path = options.input_path or config.input.path
+    output_path = options.output_path or config.output.path
+    _check_paths(input_path, output_path)
+
+    with run_id_context(run_id):
+        logger.info("run %s: loading %s", run_id, input_path)
+        table = load_leads(
+            input_path, sheet=config.input.sheet, columns=config.lead_columns()
+        )
+        outcome = _validate_and_map(table.frame, config)
+        stopped = _call_or_preview(outcome, config, options, transport, clock)
+
+        summary = RunSummary(
+            run_id=run_id,
+            started_at=started_at,
+            finished_at=clock(),
+            input_path=input_path,
+            sheet=table.sheet,
+            output_path=output_path,
+            outbound_id=config.nlpearl.outbound_id,
+            mode=_mode(config, options),
+            status_counts=_counts(outcome["status"]),
+            reason_counts=_counts(outcome["reason"]),
+            stopped=stopped,
+        )
+        logger.info("writing %s", output_path)
+        write_results(output_path, table.frame, outcome, summary)
+        logger.info(summary.closing_line())
+
+    return summary
+
+
+def _check_paths(input_path: Path, output_path: Path) -> None:
+    if output_path.resolve() == input_path.resolve():
+        raise ConfigError(
+            f"the output path {output_path} is the input file; "
+            "choose another output.path so the leads are not overwritten"
+        )
+
+
+def _validate_and_map(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    outcome = validate_leads(frame, config)
+    outcome["call_data"] = build_call_data(frame, config.call_data)
+    outcome["request_id"] = ""
+    outcome["from_number"] = ""
+    outcome["queue_position"] = pd.Series(None, index=outcome.index, dtype=object)
+    outcome["called_at"] = pd.Series(None, index=outcome.index, dtype=object)
+
+    counts = _counts(outcome["status"])
+    logger.info("validated %d rows: %s", len(outcome), _format_counts(counts))
+
+    return outcome
+
+
+def _call_or_preview(
+    outcome: pd.DataFrame,
+    config: Config,
+    options: RunOptions,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Callable[[], datetime],
+) -> str:
+    """Call every pending row, or mark it dry_run; return why calling stopped."""
+    pending = outcome.index[outcome["status"] == Status.PENDING.value]
+    if options.dry_run:
+        outcome.loc[pending, "status"] = Status.DRY_RUN.value
+        logger.info("dry run: %d rows would be called", len(pending))
+        return ""
+
+    jobs = [
+        CallJob(int(row), outcome.at[row, "phone_e164"], outcome.at[row, "call_data"])
+        for row in pending
+    ]
+    logger.info("calling %d leads", len(jobs))
+    report = asyncio.run(_dispatch(jobs, config, transport, clock))
+    for result in report.results:
+        _apply_result(outcome, result)
+
+    return str(report.stopped or "")
+
+
+async def _dispatch(
+    jobs: list[CallJob],
+    config: Config,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Callable[[], datetime],
+) -> DispatchReport:
+    settings = config.nlpearl
+    credentials, transport = _target(config, transport)
+    base_url = settings.base_url or "http://127.0.0.1"
+    headers = {"Authorization": credentials.bearer_token()}
+    limits = httpx.Limits(max_connections=settings.concurrency)
+
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url=base_url,
+        headers=headers,
+        timeout=settings.timeout_seconds,
+        limits=limits,
+    ) as http:
+        client = NLPearlClient(
+            http, settings.outbound_id, timeout_seconds=settings.timeout_seconds
+        )
+        return await dispatch(jobs, client, settings, clock=clock)
+
+
+def _target(
+    config: Config, transport: httpx.AsyncBaseTransport | None
+) -> tuple[Credentials, httpx.AsyncBaseTransport | None]:
+    """Return the credentials and transport: given, in-process sandbox, or network."""
+    if not config.nlpearl.sandbox:
+        return credentials_from_environment(sandbox_fallback=None), transport
+
+    credentials = credentials_from_environment(sandbox_fallback=SANDBOX_CREDENTIALS)
+    if transport is None:
+        settings = sandbox.SandboxSettings(
+            account_id=credentials.account_id,
+            secret_key=credentials.secret_key,
+            outbound_ids=(config.nlpearl.outbound_id,),
+        )
+        transport = sandbox.Sandbox(settings).transport()
+        logger.info("calling the in-process NLPearl sandbox; no real call is placed")
+
+    return credentials, transport
+
+
+def _apply_result(outcome: pd.DataFrame, result: CallResult) -> None:
+    row = result.row
+    outcome.at[row, "status"] = result.status.value
+    outcome.at[row, "reason"] = result.reason
+    outcome.at[row, "detail"] = result.detail
+    outcome.at[row, "request_id"] = result.request_id
+    outcome.at[row, "from_number"] = result.from_number
+    outcome.at[row, "queue_position"] = result.queue_position
+    outcome.at[row, "called_at"] = result.called_at
+
+
+def _mode(config: Config, options: RunOptions) -> str:
+    if options.dry_run:
+        return "dry run"
+
+    return "sandbox" if config.nlpearl.sandbox else "live"
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    """Count each non-empty value, in order of first appearance."""
+    counts = values[values != ""].value_counts(sort=False)
+
+    return {str(value): int(count) for value, count in counts.items()}
+
+
+def _format_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {status}" for status, count in counts.items())
