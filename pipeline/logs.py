@@ -19,9 +19,12 @@ from pipeline.config import SECRET_KEY_VARIABLE
 
 _run_id: contextvars.ContextVar[str] = contextvars.ContextVar("run_id", default="-")
 
-# A plus sign and 7 or more digits with optional separators, not already masked.
+# A plus sign and 7 or more digits, each group led by at most one of ` .-` and
+# optionally in brackets, as in `+1 (201) 555-0123`, and not already masked.
 # The code masks numbers itself; this catches what slips through in E.164 form.
-_PHONE_LIKE = re.compile(r"(?<![\w*])\+\d(?:[ .\-()]?\d){6,}(?![\d*])")
+_PHONE_LIKE = re.compile(
+    r"(?<![\w*])\+\d(?:[ .\-]?(?:\(\d+\)|\d)){6,}(?![ .\-]?[\d*])"
+)
 
 
 @contextlib.contextmanager
@@ -56,14 +59,28 @@ class _RedactingFilter(logging.Filter):
     """Adds the run id and masks phone numbers and the secret in each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = mask_text(record.getMessage())
-        secret = os.environ.get(SECRET_KEY_VARIABLE, "")
-        if secret:
-            message = message.replace(secret, "***")
-        record.msg, record.args = message, None
+        record.msg, record.args = _redact(record.getMessage()), None
         record.run_id = _run_id.get()
 
+        # A traceback repeats the exception message, which may contain a phone
+        # number or the secret key.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = _redact(record.stack_info)
+
         return True
+
+
+def _redact(text: str) -> str:
+    """Mask phone-like numbers and replace the secret key with `***`."""
+    text = mask_text(text)
+    # Stripped as `credentials_from_environment` strips it before use.
+    secret = os.environ.get(SECRET_KEY_VARIABLE, "").strip()
+
+    return text.replace(secret, "***") if secret else text
 
 
 class _JsonFormatter(logging.Formatter):
@@ -75,8 +92,10 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exception"] = mask_text(self.formatException(record.exc_info))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = mask_text(record.exc_text)
 
         return json.dumps(entry, ensure_ascii=False)
 

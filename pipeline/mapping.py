@@ -16,6 +16,7 @@ def build_call_data(
 
     A constant is always sent. A column's value is sent as the text the file
     shows; an empty cell falls back to the variable's default or is left out.
+    Keys keep the order of `variables`, which is the order of the config.
     """
     constants = {key: v.value for key, v in variables.items() if v.value is not None}
     from_columns = {key: v for key, v in variables.items() if v.column is not None}
@@ -28,6 +29,6 @@ def build_call_data(
             value = cell.strip() or variable.default
             if value is not None:
                 data[key] = value
-        rows.append(data)
+        rows.append({key: data[key] for key in variables if key in data})
 
     return pd.Series(rows, index=frame.index, dtype=object)

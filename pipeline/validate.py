@@ -35,7 +35,12 @@ def build_schema(config: Config) -> pa.DataFrameSchema:
         REGION_COLUMN: pa.Column(str, pa.Check(_is_filled, name="country_unknown")),
     }
     for name in _required_columns(config):
-        columns[name] = pa.Column(str, pa.Check(_is_filled, name="required_missing"))
+        # A required phone column keeps its own check, so an empty cell stays
+        # phone_missing, the reason that outranks required_missing.
+        if name != phone:
+            columns[name] = pa.Column(
+                str, pa.Check(_is_filled, name="required_missing")
+            )
 
     phone_checks = [
         pa.Check(functools.partial(_lacks_reason, phone, code), name=code)
@@ -144,14 +149,18 @@ def _apply_failures(
     failures = failures.assign(rank=failures["check"].map(rank))
     first = failures.sort_values(["index", "rank"]).drop_duplicates("index")
 
-    for row, code, column in first[["index", "check", "column"]].itertuples(
-        index=False
-    ):
-        outcome.loc[row, ["status", "reason", "detail"]] = (
-            Status.REJECTED.value,
-            code,
-            _detail(code, column, frame.loc[row], config),
+    # Assign whole columns at once: one `.loc` write per row takes seconds when a
+    # wrongly mapped file rejects every one of thousands of rows.
+    rows = first["index"].tolist()
+    details = [
+        _detail(code, column, frame.loc[row], config)
+        for row, code, column in first[["index", "check", "column"]].itertuples(
+            index=False
         )
+    ]
+    outcome.loc[rows, "status"] = Status.REJECTED.value
+    outcome.loc[rows, "reason"] = first["check"].tolist()
+    outcome.loc[rows, "detail"] = details
 
 
 def _detail(code: str, column: str, row: pd.Series, config: Config) -> str:

@@ -30,6 +30,7 @@ import csv
 import datetime
 import io
 import random
+import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ LEAD_COUNT = 200
 US_LEAD_COUNT = 90
 BLANK_ROW = 102
 FIXED_TIMESTAMP = datetime.datetime(2026, 1, 2, 9, 0, 0)
+_FIXED_W3CDTF = FIXED_TIMESTAMP.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+_MODIFIED_ELEMENT = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*")
 
 HEADERS = [
     "Record ID",
@@ -406,14 +409,21 @@ def _typed_value(header: str, text: str) -> object:
 
 
 def _with_fixed_timestamps(archive: bytes) -> bytes:
-    """Rewrite the zip entries with one fixed date, so reruns are byte-identical."""
+    """Rewrite the zip with one fixed date, so reruns are byte-identical.
+
+    openpyxl 3.1 stamps the save time into docProps/core.xml and into every zip
+    entry, so both are replaced.
+    """
     source = zipfile.ZipFile(io.BytesIO(archive))
     output = io.BytesIO()
     with source, zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
         for entry in source.infolist():
+            data = source.read(entry.filename)
+            if entry.filename == "docProps/core.xml":
+                data = _MODIFIED_ELEMENT.sub(rb"\g<1>" + _FIXED_W3CDTF, data)
             fixed = zipfile.ZipInfo(entry.filename, FIXED_TIMESTAMP.timetuple()[:6])
             fixed.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(fixed, source.read(entry.filename))
+            target.writestr(fixed, data)
 
     return output.getvalue()
 
