@@ -18,7 +18,7 @@ from pipeline.sandbox.server import serve
 
 logger = logging.getLogger("pipeline")
 
-EXIT_CODES_HELP = "\n".join(f"  {code.value}  {code.__doc__}" for code in ExitCode)
+EXIT_CODES_HELP = "\n".join(f"  {code.value}  {code.meaning}" for code in ExitCode)
 
 
 @click.group()
@@ -56,6 +56,16 @@ def cli() -> None:
     show_default=True,
     help="Log lines on stderr as text or as one JSON object per line.",
 )
+@click.option(
+    "--ignore-cooldown",
+    is_flag=True,
+    help="Call leads again even if the ledger shows a call within the cool-down.",
+)
+@click.option(
+    "--redial-unknown",
+    is_flag=True,
+    help="Call again the leads whose earlier call has an unknown outcome.",
+)
 @click.option("--verbose", is_flag=True, help="Also log debug lines.")
 def run_command(
     config_path: Path,
@@ -63,12 +73,15 @@ def run_command(
     output_path: Path | None,
     dry_run: bool,
     log_format: str,
+    ignore_cooldown: bool,
+    redial_unknown: bool,
     verbose: bool,
 ) -> None:
     """Read the leads named in CONFIG, call each valid one, write the results.
 
     NLPEARL_ACCOUNT_ID and NLPEARL_SECRET_KEY must be set in the environment,
-    unless the config says `sandbox = true`.
+    unless the config says `sandbox = true`. The run ledger remembers every
+    call, so running again on the same file calls nobody twice.
     """
     configure_logging(json_lines=log_format == "json", verbose=verbose)
     options = RunOptions(

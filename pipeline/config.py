@@ -20,6 +20,10 @@ from pipeline.errors import ConfigError
 ACCOUNT_ID_VARIABLE = "NLPEARL_ACCOUNT_ID"
 SECRET_KEY_VARIABLE = "NLPEARL_SECRET_KEY"
 
+# The ledger's file name when the config does not set ledger.path; it sits in
+# the output folder, so every run that writes there shares it.
+DEFAULT_LEDGER_NAME = "nlpearl-ledger.sqlite"
+
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
@@ -33,6 +37,7 @@ class InputSettings(_Section):
     path: Path
     sheet: str | None = None
     required_columns: tuple[NonEmpty, ...] = ()
+    id_column: NonEmpty | None = None
 
 
 class PhoneSettings(_Section):
@@ -103,6 +108,13 @@ class OutputSettings(_Section):
     path: Path
 
 
+class LedgerSettings(_Section):
+    """Where the run ledger lives and how long a called lead is left alone."""
+
+    path: Path | None = None
+    cooldown_days: float = Field(default=30.0, ge=0)
+
+
 class Config(_Section):
     """A whole run configuration, as read from one TOML file."""
 
@@ -111,6 +123,7 @@ class Config(_Section):
     call_data: dict[NonEmpty, CallVariable] = {}
     nlpearl: NLPearlSettings
     output: OutputSettings
+    ledger: LedgerSettings = LedgerSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -125,6 +138,10 @@ class Config(_Section):
 
         return data
 
+    def ledger_path(self) -> Path:
+        """Return the ledger's path: `ledger.path`, else a file beside the output."""
+        return self.ledger.path or self.output.path.parent / DEFAULT_LEDGER_NAME
+
     def lead_columns(self) -> tuple[str, ...]:
         """Return every column the run reads, each once, phone column first."""
         names = [self.phone.column]
@@ -132,6 +149,8 @@ class Config(_Section):
             names.append(self.phone.country_column)
         names += [v.column for v in self.call_data.values() if v.column]
         names += self.input.required_columns
+        if self.input.id_column:
+            names.append(self.input.id_column)
 
         return tuple(dict.fromkeys(names))
 
@@ -198,8 +217,18 @@ def _resolve_paths(config: Config, folder: Path) -> Config:
         update={"path": (folder / config.output.path).resolve()}
     )
 
+    ledger_settings = config.ledger
+    if ledger_settings.path is not None:
+        ledger_settings = ledger_settings.model_copy(
+            update={"path": (folder / ledger_settings.path).resolve()}
+        )
+
     return config.model_copy(
-        update={"input": input_settings, "output": output_settings}
+        update={
+            "input": input_settings,
+            "output": output_settings,
+            "ledger": ledger_settings,
+        }
     )
 
 

@@ -9,19 +9,23 @@ class ExitCode(enum.IntEnum):
     """Small positive process exit codes, one per kind of outcome."""
 
     OK = 0
-    """Every row was handled; rejected and skipped rows are data, not failures."""
-
     CALLS_FAILED = 1
-    """Some calls failed or have an unknown outcome; see the results workbook."""
-
     USAGE = 2
-    """Bad command line, config or input file; nothing was called."""
-
     STOPPED = 3
-    """The API refused the credentials or the outbound id; calling stopped."""
-
     LOCKED = 4
-    """Another run holds the ledger; this run changed nothing."""
-
     INTERNAL = 5
-    """An unexpected error; the log has the traceback."""
+
+    @property
+    def meaning(self) -> str:
+        """Return the one-line description shown in `--help`."""
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.OK: "every row was handled; rejected and skipped rows are data",
+    ExitCode.CALLS_FAILED: "some calls failed or have an unknown outcome",
+    ExitCode.USAGE: "bad command line, config or input file; nothing was called",
+    ExitCode.STOPPED: "NLPearl refused the credentials or the outbound id",
+    ExitCode.LOCKED: "another run holds the ledger; nothing was changed",
+    ExitCode.INTERNAL: "unexpected error; the log has the traceback",
+}

@@ -2,19 +2,20 @@
 
 Every cell is read as text, with no type guessing, so that a phone number never
 passes through a float. Workbook cells that calamine returns as other types become
-the text Excel shows for them in the General format:
+text as follows:
 
-- a float with an integral value becomes its digits (2015550123.0 -> "2015550123"),
-  any other float at most 15 significant digits, the precision Excel keeps ("12.5");
-- a date becomes "2026-01-02" and a datetime "2026-01-02T03:04:00", with sub-second
-  parts dropped. calamine 0.9 already returns a date for a datetime at midnight;
-- a time becomes "03:04:00" and a duration "[h]:mm:ss", as in "27:04:00";
-- a bool becomes "TRUE" or "FALSE";
-- an error cell such as #N/A becomes "", because calamine 0.9 returns it so.
+- A float with an integral value becomes its digits (2015550123.0 -> "2015550123").
+  Any other float keeps at most 15 significant digits, the precision Excel shows
+  ("12.5", and 1/3 -> "0.333333333333333").
+- A date becomes "2026-01-02" and a datetime "2026-01-02T03:04:00", without
+  fractions of a second. calamine 0.9 returns a datetime at midnight as a date.
+- A time becomes "03:04:00" and a duration Excel's "[h]:mm:ss", as in "27:04:00".
+- A bool becomes "TRUE" or "FALSE", as Excel shows it.
+- An error cell such as #N/A becomes "", because calamine 0.9 returns it as "".
 
 Surrounding white space is stripped from every cell. Fully blank rows are dropped,
-and every other row keeps the number the user sees: the Excel row number, or for a
-CSV file the line on which the record starts.
+and every other row keeps its number in the file: the Excel row number, or for a
+CSV file the line on which the record starts, as a text editor counts lines.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def load_leads(
 
     if suffix in CSV_SUFFIXES:
         if sheet is not None:
-            logger.info("Ignoring the sheet setting for CSV file %s", path)
+            logger.info("The sheet setting does not apply to CSV file %s", path)
         sheet_name, records = None, _read_csv(path)
     elif suffix in WORKBOOK_SUFFIXES:
         sheet_name, records = _read_workbook(path, sheet)
@@ -203,7 +204,7 @@ def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        logger.info("%s is not valid UTF-8; decoding it as cp1252", path)
+        logger.info("%s is not valid UTF-8, so it is decoded as cp1252", path)
 
     return _decode_as(path, data, "cp1252")
 
@@ -222,7 +223,7 @@ def _decode_as(path: Path, data: bytes, encoding: str) -> str:
 def _detect_delimiter(sample: str) -> str:
     """Choose the delimiter that splits the most records into one width above 1.
 
-    Comma wins a tie and is the answer for a file of one column. Counting whole
+    Comma wins a tie and is returned for a file of one column. Counting whole
     records rather than characters keeps delimiters inside quotes from voting.
     """
     best_delimiter, best_score = ",", (0, 0)
@@ -328,7 +329,7 @@ def _choose_sheet(path: Path, workbook: CalamineWorkbook, sheet: str | None) -> 
 
 
 def _cell_text(value: object) -> str:
-    """Render one workbook cell as the text Excel shows in the General format."""
+    """Convert one workbook cell value to text by the rules in the module docstring."""
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, bool):
@@ -431,7 +432,7 @@ def _name_columns(source: _Source, headers: list[str], used: list[int]) -> list[
     A repeated header gets a number, as "Notes (2)", and a blank one its position,
     as "Column F" in a workbook or "Column 6" in a CSV file.
     """
-    taken = set(headers)
+    used_names = set(headers)
     seen: set[str] = set()
     names = []
     for position in used:
@@ -446,20 +447,20 @@ def _name_columns(source: _Source, headers: list[str], used: list[int]) -> list[
             logger.debug("Header of column %s repeats an earlier one", label)
         else:
             logger.debug("Header of column %s is blank over non-empty cells", label)
-        name = _unique_name(header or f"Column {label}", taken)
-        taken.add(name)
+        name = _unique_name(header or f"Column {label}", used_names)
+        used_names.add(name)
         names.append(name)
 
     return names
 
 
-def _unique_name(base: str, taken: set[str]) -> str:
-    """Return `base`, or `base (2)`, `base (3)`, ... for the first name not taken."""
-    if base not in taken:
+def _unique_name(base: str, used_names: set[str]) -> str:
+    """Return `base`, or else the first of `base (2)`, `base (3)`, ... not yet used."""
+    if base not in used_names:
         return base
 
     number = 2
-    while f"{base} ({number})" in taken:
+    while f"{base} ({number})" in used_names:
         number += 1
 
     return f"{base} ({number})"
@@ -480,7 +481,7 @@ def _match_columns(
         if not found:
             missing.append(name)
         elif len(found) > 1:
-            raise InputError(_duplicate_message(source, header_row, headers, found))
+            raise InputError(_duplicate_message(source, header_row, name, found))
         else:
             positions[name] = found[0]
 
@@ -491,31 +492,36 @@ def _match_columns(
 
 
 def _positions_of(name: str, headers: list[str]) -> list[int]:
-    """List the positions whose header matches the name, exact matches first."""
-    exact = [position for position, header in enumerate(headers) if header == name]
+    """List the positions of headers equal to the name, else equal ignoring case.
+
+    A blank header never matches, so a blank configured name is reported missing.
+    """
+    exact = [
+        position for position, header in enumerate(headers) if header and header == name
+    ]
     if exact:
         return exact
 
-    wanted = name.strip().casefold()
+    folded_name = name.strip().casefold()
 
     return [
         position
         for position, header in enumerate(headers)
-        if header and header.casefold() == wanted
+        if header and header.casefold() == folded_name
     ]
 
 
 def _duplicate_message(
-    source: _Source, header_row: int, headers: list[str], found: list[int]
+    source: _Source, header_row: int, name: str, found: list[int]
 ) -> str:
-    """Explain that a configured column appears more than once in the header."""
+    """Explain that a configured column matches more than one header."""
     labels = [source.column_label(position + 1) for position in found]
     listed = ", ".join(labels[:-1]) + " and " + labels[-1]
 
     return (
-        f'Column "{headers[found[0]]}" appears {len(found)} times in the header '
-        f"(row {header_row}) of {source.describe()}: columns {listed}. Rename "
-        "one of them so that the configured column is unambiguous."
+        f'Column "{name}" matches {len(found)} headers in row {header_row} of '
+        f"{source.describe()}: columns {listed}. Rename one of them so that the "
+        "column to use is unambiguous."
     )
 
 

@@ -22,9 +22,7 @@ _run_id: contextvars.ContextVar[str] = contextvars.ContextVar("run_id", default=
 # A plus sign and 7 or more digits, each group led by at most one of ` .-` and
 # optionally in brackets, as in `+1 (201) 555-0123`, and not already masked.
 # The code masks numbers itself; this catches what slips through in E.164 form.
-_PHONE_LIKE = re.compile(
-    r"(?<![\w*])\+\d(?:[ .\-]?(?:\(\d+\)|\d)){6,}(?![ .\-]?[\d*])"
-)
+_PHONE_LIKE = re.compile(r"(?<![\w*])\+\d(?:[ .\-]?(?:\(\d+\)|\d)){6,}(?![ .\-]?[\d*])")
 
 
 @contextlib.contextmanager

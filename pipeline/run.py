@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,16 @@ import pandas as pd
 from pipeline import sandbox
 from pipeline.client import NLPearlClient
 from pipeline.config import Config, Credentials, credentials_from_environment
-from pipeline.dispatch import CallJob, CallResult, DispatchReport, dispatch
+from pipeline.dispatch import (
+    CallJob,
+    CallRecorder,
+    CallResult,
+    DispatchReport,
+    dispatch,
+)
 from pipeline.errors import ConfigError
+from pipeline.history import apply_history
+from pipeline.ledger import Ledger, LedgerRecorder, ledger_lock
 from pipeline.load import load_leads
 from pipeline.logs import run_id_context
 from pipeline.mapping import build_call_data
@@ -37,6 +46,8 @@ class RunOptions:
     input_path: Path | None = None
     output_path: Path | None = None
     dry_run: bool = False
+    ignore_cooldown: bool = False
+    redial_unknown: bool = False
 
 
 def run(
@@ -55,6 +66,7 @@ def run(
     Raises:
         ConfigError, InputError, OutputError: the run could not start or
             finish; nothing is called when the config or input is bad.
+        RunLocked: another run holds the ledger; nothing was changed.
     """
     started_at = clock()
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
@@ -62,13 +74,19 @@ def run(
     output_path = options.output_path or config.output.path
     _check_paths(input_path, output_path)
 
-    with run_id_context(run_id):
+    with run_id_context(run_id), _open_ledger(config, options) as ledger:
         logger.info("run %s: loading %s", run_id, input_path)
         table = load_leads(
             input_path, sheet=config.input.sheet, columns=config.lead_columns()
         )
-        outcome = _validate_and_map(table.frame, config)
-        stopped = _call_or_preview(outcome, config, options, transport, clock)
+        # Headers can differ from the config in case and spaces; the stages
+        # use the config's names, the workbook keeps the file's.
+        renames = {found: wanted for wanted, found in table.matched_columns.items()}
+        frame = table.frame.rename(columns=renames)
+        outcome = _validate_and_map(frame, config)
+        _apply_ledger(outcome, ledger, config, options, clock())
+        recorder = _recorder(ledger, frame, config, options, run_id)
+        stopped = _call_or_preview(outcome, config, options, transport, recorder, clock)
 
         summary = RunSummary(
             run_id=run_id,
@@ -88,6 +106,79 @@ def run(
         logger.info(summary.closing_line())
 
     return summary
+
+
+@contextlib.contextmanager
+def _open_ledger(config: Config, options: RunOptions) -> Iterator[Ledger | None]:
+    """Lock and open the ledger; a dry run only reads it, without the lock."""
+    path = config.ledger_path()
+    if options.dry_run:
+        ledger = Ledger(path, read_only=True) if path.exists() else None
+        try:
+            yield ledger
+        finally:
+            if ledger is not None:
+                ledger.close()
+        return
+
+    with ledger_lock(path):
+        ledger = Ledger(path)
+        try:
+            interrupted = ledger.mark_interrupted()
+            if interrupted:
+                logger.warning(
+                    "%d calls of an earlier run were sent without a recorded "
+                    "answer; their leads are marked unknown",
+                    interrupted,
+                )
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def _apply_ledger(
+    outcome: pd.DataFrame,
+    ledger: Ledger | None,
+    config: Config,
+    options: RunOptions,
+    now: datetime,
+) -> None:
+    """Skip leads that earlier runs called and hold back unknown outcomes."""
+    if ledger is None:
+        return
+
+    pending = outcome["status"] == Status.PENDING.value
+    attempts = ledger.latest_attempts(
+        config.nlpearl.outbound_id, outcome.loc[pending, "phone_e164"]
+    )
+    apply_history(
+        outcome,
+        attempts,
+        now=now,
+        cooldown=timedelta(days=config.ledger.cooldown_days),
+        ignore_cooldown=options.ignore_cooldown,
+        redial_unknown=options.redial_unknown,
+    )
+
+
+def _recorder(
+    ledger: Ledger | None,
+    frame: pd.DataFrame,
+    config: Config,
+    options: RunOptions,
+    run_id: str,
+) -> LedgerRecorder | None:
+    if ledger is None or options.dry_run:
+        return None
+    id_column = config.input.id_column
+    lead_keys = frame[id_column].to_dict() if id_column else {}
+
+    return LedgerRecorder(
+        ledger,
+        run_id=run_id,
+        outbound_id=config.nlpearl.outbound_id,
+        lead_keys=lead_keys,
+    )
 
 
 def _check_paths(input_path: Path, output_path: Path) -> None:
@@ -117,6 +208,7 @@ def _call_or_preview(
     config: Config,
     options: RunOptions,
     transport: httpx.AsyncBaseTransport | None,
+    recorder: CallRecorder | None,
     clock: Callable[[], datetime],
 ) -> str:
     """Call every pending row, or mark it dry_run; return why calling stopped."""
@@ -131,7 +223,7 @@ def _call_or_preview(
         for row in pending
     ]
     logger.info("calling %d leads", len(jobs))
-    report = asyncio.run(_dispatch(jobs, config, transport, clock))
+    report = asyncio.run(_dispatch(jobs, config, transport, recorder, clock))
     for result in report.results:
         _apply_result(outcome, result)
 
@@ -142,6 +234,7 @@ async def _dispatch(
     jobs: list[CallJob],
     config: Config,
     transport: httpx.AsyncBaseTransport | None,
+    recorder: CallRecorder | None,
     clock: Callable[[], datetime],
 ) -> DispatchReport:
     settings = config.nlpearl
@@ -160,7 +253,7 @@ async def _dispatch(
         client = NLPearlClient(
             http, settings.outbound_id, timeout_seconds=settings.timeout_seconds
         )
-        return await dispatch(jobs, client, settings, clock=clock)
+        return await dispatch(jobs, client, settings, recorder, clock)
 
 
 def _target(

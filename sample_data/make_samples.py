@@ -1,8 +1,9 @@
 """Write the sample CRM lead export as leads.csv and leads.xlsx.
 
-Run `python sample_data/make_samples.py [OUTPUT_DIR]`; the default output folder
-is the folder of this script. The output depends only on the seed, so a rerun
-writes byte-identical files.
+Run `python sample_data/make_samples.py [OUTPUT_DIR]`. The default output folder
+is the folder of this script. The random generator has a fixed seed and the
+workbook's timestamps are fixed, so with the same openpyxl version a rerun writes
+the same bytes.
 
 Both files contain the same 200 leads under a header in row 1, with a blank row
 at row 102, so a lead has the same row number in both. leads.csv is UTF-8 without
@@ -70,7 +71,6 @@ class DeliberateRow:
     expected: str
 
 
-# Numbers used here are kept out of the random draw, so no other row shares them.
 DELIBERATE_ROWS = [
     DeliberateRow(
         7,
@@ -124,7 +124,7 @@ DELIBERATE_ROWS = [
     DeliberateRow(
         85,
         {"Phone Number": "020 7946 0456", "Country/Region": "US"},
-        "reject: invalid for US; it looks like a UK national number, so the "
+        "reject: invalid for US. It looks like a UK national number, so the "
         "country column may be wrong",
     ),
     DeliberateRow(
@@ -135,7 +135,7 @@ DELIBERATE_ROWS = [
     DeliberateRow(
         110,
         {"Phone Number": "07700 900123", "Country/Region": "GB"},
-        "reject: invalid GB number (07700 900 is a drama range)",
+        "reject: invalid GB number (07700 900 is reserved for drama)",
     ),
     DeliberateRow(
         118,
@@ -150,22 +150,22 @@ DELIBERATE_ROWS = [
     DeliberateRow(
         140,
         {"First Name": ""},
-        "phone valid; the call data misses First Name",
+        "phone valid, but the call data has no First Name",
     ),
     DeliberateRow(
         149,
         {"Notes": "=SUM(A1:A2)"},
-        "phone valid; Notes starts with = and must not run as a formula",
+        "phone valid. Notes starts with = and must not run as a formula",
     ),
     DeliberateRow(
         157,
         {"Notes": "@Maya call back on Tuesday"},
-        "phone valid; Notes starts with @ and must not run as a formula",
+        "phone valid. Notes starts with @ and must not run as a formula",
     ),
     DeliberateRow(
         163,
         {"Notes": "-- not before noon, she works nights"},
-        "phone valid; Notes starts with - and must not run as a formula",
+        "phone valid. Notes starts with - and must not run as a formula",
     ),
     DeliberateRow(
         165,
@@ -180,13 +180,13 @@ DELIBERATE_ROWS = [
     DeliberateRow(
         176,
         {"Phone Number": "2079460321", "Country/Region": "GB"},
-        "valid for GB, +442079460321; Excel dropped the leading 0 "
+        "valid for GB, +442079460321, after Excel dropped the leading 0 "
         "(a number cell in leads.xlsx)",
     ),
     DeliberateRow(
         180,
         {"Phone Number": "+44 20 7946 0777", "Country/Region": ""},
-        "valid, +442079460777; the + makes the blank country harmless",
+        "valid, +442079460777, because the + makes the country unnecessary",
     ),
     DeliberateRow(
         188,
@@ -196,10 +196,12 @@ DELIBERATE_ROWS = [
     DeliberateRow(
         195,
         {"Phone Number": "+1 201 555 0181", "Country/Region": "GB"},
-        "valid US number, +12015550181, under a GB row; the + wins",
+        "valid US number, +12015550181, under a GB row because the + wins",
     ),
 ]
 
+# Line numbers that DELIBERATE_ROWS uses, kept out of the random draw so that no
+# other row shares them.
 RESERVED_US_SUFFIXES = {123, 166, 177, 181}
 RESERVED_UK_SUFFIXES = {321, 456, 500, 777}
 

@@ -234,8 +234,12 @@ def test_help_lists_exit_codes() -> None:
     result = invoke("run", "--help")
 
     assert result.exit_code == 0
-    for code in ExitCode:
-        assert f"{code.value}  {code.__doc__}" in result.output
+    assert "0  every row was handled" in result.output
+    assert "1  some calls failed or have an unknown outcome" in result.output
+    assert "2  bad command line, config or input file" in result.output
+    assert "3  NLPearl refused the credentials or the outbound id" in result.output
+    assert "4  another run holds the ledger" in result.output
+    assert "5  unexpected error" in result.output
 
 
 def test_sandbox_help() -> None:
@@ -244,3 +248,19 @@ def test_sandbox_help() -> None:
 
     assert result.exit_code == 0
     assert "--port" in result.output
+
+
+def test_headers_match_loosely(tmp_path: Path) -> None:
+    """Headers that differ from the config in case and spaces still map."""
+    config = write_config(tmp_path)
+    loose = CSV.replace("Name,Phone,Country", " name , PHONE ,country")
+    (tmp_path / "leads.csv").write_text(loose, encoding="utf-8")
+
+    result = invoke("run", str(config), "--dry-run")
+
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert statuses(tmp_path / "out" / "results.xlsx") == [
+        "dry_run",
+        "dry_run",
+        "rejected",
+    ]

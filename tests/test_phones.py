@@ -1,0 +1,145 @@
+"""Tests of phone parsing, country resolution and masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.phones import ParsedPhone, mask_phone, parse_phone, resolve_region
+
+NOT_A_NUMBER = "The string supplied did not seem to be a phone number."
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2015550123",
+        "201-555-0123",
+        "201.555.0123",
+        "(201) 555-0123",
+        "1 201 555 0123",
+        "1-201-555-0123",
+        "+1 201 555 0123",
+        "  201 555 0123  ",
+    ],
+)
+def test_us_national_formats(raw: str) -> None:
+    """Common ways of writing a US number all give the same E.164 number."""
+    assert parse_phone(raw, "US") == ParsedPhone("+12015550123")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("020 7946 0000", "+442079460000"),
+        ("020-7946-0999", "+442079460999"),
+        ("20 7946 0500", "+442079460500"),
+    ],
+)
+def test_uk_national_under_gb(raw: str, expected: str) -> None:
+    """A UK national number read under GB gives its +44 form."""
+    assert parse_phone(raw, "GB").e164 == expected
+
+
+def test_uk_national_under_us() -> None:
+    """A UK national number read under US is invalid, not some US number."""
+    parsed = parse_phone("020 7946 0000", "US")
+
+    assert parsed.e164 is None
+    assert parsed.reason == "phone_invalid"
+    assert parsed.detail == "'020 7946 0000' is not a valid number for US"
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("00 1 201 555 0123", "GB", "+12015550123"),
+        ("0044 20 7946 0000", "GB", "+442079460000"),
+        ("011 44 20 7946 0000", "US", "+442079460000"),
+        ("011 1 201 555 0123", "US", "+12015550123"),
+    ],
+)
+def test_international_dialling_prefixes(raw: str, region: str, expected: str) -> None:
+    """The region's own international prefix, 00 in GB and 011 in US, is read."""
+    assert parse_phone(raw, region).e164 == expected
+
+
+def test_foreign_dialling_prefix_invalid() -> None:
+    """A 00 prefix under US is not the US international prefix, so it is invalid."""
+    parsed = parse_phone("00 44 20 7946 0000", "US")
+
+    assert parsed.reason == "phone_invalid"
+
+
+def test_fictional_us_number_invalid() -> None:
+    """`+1 555 0100` has too few digits for a US number and is invalid."""
+    parsed = parse_phone("  +1 555 0100 ", "US")
+
+    assert parsed.e164 is None
+    assert parsed.reason == "phone_invalid"
+    assert parsed.detail == "'+1 555 0100' is not a valid number for US"
+
+
+def test_fictional_uk_mobile_invalid() -> None:
+    """A number from the UK drama range 07700 900 is invalid under GB."""
+    parsed = parse_phone("07700 900123", "GB")
+
+    assert parsed.reason == "phone_invalid"
+
+
+@pytest.mark.parametrize("raw", ["call me", "n/a", "+", "1"])
+def test_letters_unparseable(raw: str) -> None:
+    """Text that is not a phone number is unparseable, quoting the cell."""
+    parsed = parse_phone(raw, "US")
+
+    assert parsed.e164 is None
+    assert parsed.reason == "phone_unparseable"
+    assert parsed.detail == f"{raw!r}: {NOT_A_NUMBER}"
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\t"])
+def test_empty_phone_missing(raw: str) -> None:
+    """An empty or blank cell is missing, not unparseable."""
+    parsed = parse_phone(raw, "US")
+
+    assert parsed == ParsedPhone(None, "phone_missing", "the phone cell is empty")
+
+
+@pytest.mark.parametrize(
+    ("country", "expected"),
+    [
+        ("US", "US"),
+        ("us", "US"),
+        ("USA", "US"),
+        ("United States", "US"),
+        ("united states", "US"),
+        ("GB", "GB"),
+        ("GBR", "GB"),
+        ("UK", "GB"),
+        ("uk", "GB"),
+        ("United Kingdom", "GB"),
+        (" England ", "GB"),
+        ("Scotland", "GB"),
+        ("Narnia", None),
+        ("XX", None),
+        ("", None),
+        ("   ", None),
+    ],
+)
+def test_resolve_region(country: str, expected: str | None) -> None:
+    """Country codes, names and common aliases resolve to a region, others to None."""
+    assert resolve_region(country) == expected
+
+
+@pytest.mark.parametrize(
+    ("e164", "expected"),
+    [
+        ("+12015550123", "+1201555****"),
+        ("+442079460000", "+44207946****"),
+        ("+12345", "+1****"),
+        ("1234", "****"),
+        ("12", "**"),
+    ],
+)
+def test_mask_phone(e164: str, expected: str) -> None:
+    """The last four characters are hidden, or all of a short text."""
+    assert mask_phone(e164) == expected
