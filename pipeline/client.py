@@ -1,4 +1,4 @@
-"""A small NLPearl API client: one method per endpoint, every answer classified.
+"""A small NLPearl API client: one method per endpoint, every response classified.
 
 Status codes other than 200 and 400 are not documented by NLPearl. The
 classification below is the safe reading of them: 401, 403 and 404 stop the
@@ -28,13 +28,13 @@ from pipeline.errors import (
 
 logger = logging.getLogger(__name__)
 
-# Longest piece of an error body quoted in a row's reason.
+# Maximum length of an error body excerpt quoted in a row's reason.
 _MAX_MESSAGE = 300
 
 
 @dataclass(frozen=True)
 class CallAccepted:
-    """A 200 answer of Make Call: the request id and where the call waits."""
+    """A 200 response of Make Call: the request id and the queue position."""
 
     request_id: str
     from_number: str
@@ -60,7 +60,7 @@ class NLPearlClient:
         Raises:
             CallRejected: the API refused this call (400 or another 4xx).
             CallRetryable: 429, 5xx, or the connection failed before sending.
-            CallOutcomeUnknown: the request went out but no usable answer came.
+            CallOutcomeUnknown: the request went out but no usable response came.
             CredentialsRejected: 401 or 403.
             OutboundNotFound: 404.
         """
@@ -81,12 +81,12 @@ class NLPearlClient:
             raise CallRetryable(f"connection failed: {type(error).__name__}") from error
         except (httpx.TransportError, TimeoutError) as error:
             raise CallOutcomeUnknown(
-                f"no answer after sending: {type(error).__name__}"
+                f"no response after sending: {type(error).__name__}"
             ) from error
 
 
 def _read_accepted(response: httpx.Response) -> CallAccepted:
-    """Read a 200 answer; a 200 we cannot read still means the call may be placed."""
+    """Read a 200 response. An unreadable 200 still means the call may be placed."""
     try:
         data = response.json()
         request_id = data["id"]

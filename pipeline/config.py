@@ -1,7 +1,7 @@
 """Run configuration: a TOML file, validated, with paths resolved against its folder.
 
 Credentials are not part of the config. They come only from the environment
-variables `NLPEARL_ACCOUNT_ID` and `NLPEARL_SECRET_KEY` (see `credentials`).
+variables `NLPEARL_ACCOUNT_ID` and `NLPEARL_SECRET_KEY` (see `credentials_from_environment`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class _Section(BaseModel):
 
 
 class InputSettings(_Section):
-    """Where the leads come from."""
+    """The lead file and the columns every row must fill."""
 
     path: Path
     sheet: str | None = None
@@ -41,7 +41,7 @@ class InputSettings(_Section):
 
 
 class PhoneSettings(_Section):
-    """Which column has the phone number and how to read national numbers."""
+    """The phone column and the regions used to read national numbers."""
 
     column: NonEmpty
     default_country: NonEmpty
@@ -103,13 +103,13 @@ class NLPearlSettings(_Section):
 
 
 class OutputSettings(_Section):
-    """Where the results workbook goes."""
+    """The results workbook's path."""
 
     path: Path
 
 
 class LedgerSettings(_Section):
-    """Where the run ledger lives and how long a called lead is left alone."""
+    """The run ledger's path and the cool-down after a call."""
 
     path: Path | None = None
     cooldown_days: float = Field(default=30.0, ge=0)

@@ -2,7 +2,7 @@
 
 Each error class has one rule. A refused call fails its row. A throttled or
 failed attempt that did not place the call is retried with backoff, bounded
-in attempts and in time. A request sent without an answer is `unknown` and is
+in attempts and in time. A request sent without a response is `unknown` and is
 never sent again. A credentials or outbound error stops every worker before
 it takes another lead; calls already in flight finish and are recorded.
 """
@@ -38,7 +38,7 @@ class CallJob:
 
 @dataclass(frozen=True)
 class CallResult:
-    """What became of one call job."""
+    """The outcome of one call job."""
 
     row: int
     status: Status

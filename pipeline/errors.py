@@ -48,13 +48,13 @@ class RunStopped(PipelineError):
 
 
 class CredentialsRejected(RunStopped):
-    """The API answered 401 or 403: the account id or secret key is wrong."""
+    """The API returned 401 or 403: the account id or secret key is wrong."""
 
     reason = "credentials_rejected"
 
 
 class OutboundNotFound(RunStopped):
-    """The API answered 404: the outbound id in the config is unknown."""
+    """The API returned 404: the outbound id in the config is unknown."""
 
     reason = "outbound_not_found"
 
@@ -81,7 +81,7 @@ class CallRetryable(CallError):
     """The call was not placed and may succeed later: 429, 5xx or no connection.
 
     Attributes:
-        retry_after: seconds the server asked us to wait, if it said so.
+        retry_after: seconds to wait from the Retry-After header, if any.
     """
 
     reason = "retries_exhausted"

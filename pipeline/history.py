@@ -2,8 +2,8 @@
 
 A number called within the cool-down is skipped, and the earlier request id
 and queue position are copied into this run's results. A number whose earlier
-request has an unknown outcome is held back as `unknown` until an operator
-decides, because NLPearl may already have placed that call.
+request within the cool-down has an unknown outcome is held back as `unknown`
+until an operator decides, because NLPearl may already have placed that call.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ def apply_history(
         if attempt is None:
             continue
 
-        if attempt.state == Status.CALLED.value:
-            if not ignore_cooldown and now - attempt.sent_at < cooldown:
-                _mark_already_called(outcome, row, attempt)
-        elif not redial_unknown:
+        if now - attempt.sent_at >= cooldown:
+            continue
+        if attempt.state == Status.CALLED.value and not ignore_cooldown:
+            _mark_already_called(outcome, row, attempt)
+        elif attempt.state != Status.CALLED.value and not redial_unknown:
             _mark_unknown(outcome, row, attempt)
 
 

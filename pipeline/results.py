@@ -11,7 +11,7 @@ from pipeline.exit_codes import ExitCode
 
 
 class Status(enum.StrEnum):
-    """What happened to one input row."""
+    """The outcome of one input row."""
 
     PENDING = "pending"
     """Valid and not yet called; no row is written with this status."""
@@ -29,7 +29,7 @@ class Status(enum.StrEnum):
     """Valid, but not called on purpose, such as a duplicate phone number."""
 
     UNKNOWN = "unknown"
-    """Sent, but no answer came back: NLPearl may have placed the call."""
+    """Sent without a response: NLPearl may have placed the call."""
 
     DRY_RUN = "dry_run"
     """Valid and would have been called, but the run was a dry run."""

@@ -70,8 +70,9 @@ def test_load_config_valid_file(tmp_path: Path) -> None:
 def test_relative_paths_use_config_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Relative input and output paths resolve against the config's folder."""
+    """Relative input, output and ledger paths resolve against the config's folder."""
     text = edited('path = "leads.csv"', 'path = "../data/leads.csv"')
+    text += '\n[ledger]\npath = "state/ledger.sqlite"\n'
     path = write_config(tmp_path / "settings", text)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -79,15 +80,24 @@ def test_relative_paths_use_config_folder(
 
     config = load_config(path)
 
-    assert config.input.path.resolve() == (tmp_path / "data/leads.csv").resolve()
-    assert config.output.path.resolve() == (
-        (tmp_path / "settings/out/results.xlsx").resolve()
-    )
+    folder = (tmp_path / "settings").resolve()
+    assert config.input.path == folder.parent / "data" / "leads.csv"
+    assert config.output.path == folder / "out" / "results.xlsx"
+    assert config.ledger_path() == folder / "state" / "ledger.sqlite"
+
+
+def test_ledger_beside_output_by_default(tmp_path: Path) -> None:
+    """Without a ledger path the ledger sits in the output folder."""
+    config = load_config(write_config(tmp_path, VALID_TOML))
+
+    expected = tmp_path.resolve() / "out" / "nlpearl-ledger.sqlite"
+    assert config.ledger_path() == expected
+    assert config.ledger.cooldown_days == 30.0
 
 
 def test_absolute_paths_stay_unchanged(tmp_path: Path) -> None:
-    """An absolute input path is used as written."""
-    leads = tmp_path / "exports" / "leads.csv"
+    """An absolute input path is used as written, not joined to the folder."""
+    leads = tmp_path.resolve() / "exports" / "leads.csv"
     text = edited('path = "leads.csv"', f"path = '{leads}'")
 
     config = load_config(write_config(tmp_path / "settings", text))
@@ -145,6 +155,12 @@ def test_absolute_paths_stay_unchanged(tmp_path: Path) -> None:
             '[call_data]\ncampaign = { value = "Spring", required = true }\n\n[output]',
             "  'call_data.campaign': 'default' and 'required' apply only to a 'column'",
             id="required-constant",
+        ),
+        pytest.param(
+            "[output]",
+            "[ledger]\ncooldown_days = -1\n\n[output]",
+            "  'ledger.cooldown_days': Input should be greater than or equal to 0",
+            id="negative-cooldown",
         ),
         pytest.param(
             "sandbox = true",
@@ -242,6 +258,16 @@ def test_lead_columns_order_and_uniqueness(
         "Last Name",
         "Email",
     )
+
+
+def test_lead_columns_id_column_last(make_config: Callable[..., Config]) -> None:
+    """The lead id column is read too, after every other column."""
+    config = make_config(
+        input={"required_columns": ["Email"], "id_column": "Lead ID"},
+        call_data={"firstName": "First Name"},
+    )
+
+    assert config.lead_columns() == ("Phone", "First Name", "Email", "Lead ID")
 
 
 def test_credentials_from_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -220,7 +220,7 @@ def test_ignore_cooldown_calls_again() -> None:
 def test_unknown_held_back() -> None:
     """A number with an unknown earlier outcome is not called again."""
     outcome = outcome_frame("+12015550123")
-    earlier = {"+12015550123": attempt("unknown", NOW - timedelta(days=90))}
+    earlier = {"+12015550123": attempt("unknown", NOW - timedelta(days=29))}
 
     apply_history(outcome, earlier, now=NOW, cooldown=timedelta(days=30))
 
@@ -250,3 +250,13 @@ def test_rows_not_pending_untouched() -> None:
     apply_history(outcome, earlier, now=NOW, cooldown=timedelta(days=30))
 
     assert outcome.at[2, "status"] == "rejected"
+
+
+def test_unknown_after_cooldown_pending() -> None:
+    """An unknown outcome older than the cool-down no longer holds the number back."""
+    outcome = outcome_frame("+12015550123")
+    earlier = {"+12015550123": attempt("unknown", NOW - timedelta(days=30))}
+
+    apply_history(outcome, earlier, now=NOW, cooldown=timedelta(days=30))
+
+    assert outcome.at[2, "status"] == "pending"

@@ -324,8 +324,7 @@ def test_empty_frame(config: Config, leads: Callable[..., pd.DataFrame]) -> None
 def mixed_lead(position: int) -> Lead:
     """Return one of four kinds of lead in turn: UK valid, empty, invalid, nameless.
 
-    The UK numbers repeat every 1,000 leads of their kind, so rows 4002 onward
-    repeat rows 2 onward.
+    The UK numbers repeat after 1,000 of them, so row 4002 has the number of row 2.
     """
     kind, serial = position % 4, position // 4
     if kind == 0:
