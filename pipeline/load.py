@@ -20,32 +20,22 @@ CSV file the line on which the record starts, as a text editor counts lines.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import datetime
-import io
-import itertools
 import logging
-import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from python_calamine import CalamineError, CalamineWorkbook, SheetVisibleEnum
 
 from pipeline.errors import InputError
+from pipeline.read_csv import read_csv_records
+from pipeline.read_workbook import read_workbook_records
 
 logger = logging.getLogger(__name__)
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 
-_DELIMITERS = (",", ";", "\t")
-_SNIFF_CHARS = 65_536
-_SNIFF_RECORDS = 50
-_SEP_LINE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\n|\r|$)", re.IGNORECASE)
 
 # A numbered row and its cells, each stripped of surrounding white space.
 _Record = tuple[int, list[str]]
@@ -91,9 +81,9 @@ def load_leads(
     if suffix in CSV_SUFFIXES:
         if sheet is not None:
             logger.info("The sheet setting does not apply to CSV file %s", path)
-        sheet_name, records = None, _read_csv(path)
+        sheet_name, records = None, read_csv_records(path)
     elif suffix in WORKBOOK_SUFFIXES:
-        sheet_name, records = _read_workbook(path, sheet)
+        sheet_name, records = read_workbook_records(path, sheet)
     else:
         raise InputError(_unsupported_message(path))
 
@@ -160,205 +150,6 @@ def _unsupported_message(path: Path) -> str:
         f"{path} has {found}, which is not supported. Export the leads as CSV "
         f"({csv_types}) or as a workbook ({workbook_types})."
     )
-
-
-# CSV
-
-
-def _read_csv(path: Path) -> list[_Record]:
-    """Read every CSV record with the line number on which it starts."""
-    text = _decode(path, _read_bytes(path))
-
-    # Excel writes "sep=;" as the first line to name the delimiter.
-    sep_line = _SEP_LINE.match(text)
-    if sep_line:
-        delimiter = sep_line.group(1)
-        text = text[sep_line.end() :]
-        lines_before = 1
-    else:
-        delimiter = _detect_delimiter(text[:_SNIFF_CHARS])
-        lines_before = 0
-    logger.debug("Reading %s with delimiter %r", path, delimiter)
-
-    return _parse_csv(path, text, delimiter, lines_before)
-
-
-def _read_bytes(path: Path) -> bytes:
-    """Read the whole file, translating OS errors."""
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{path} cannot be read: {error.strerror}.") from error
-
-
-def _decode(path: Path, data: bytes) -> str:
-    """Decode UTF-16 with a BOM, else UTF-8 with or without a BOM, else cp1252."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return _decode_as(path, data, "utf-16")
-    if b"\x00" in data[:_SNIFF_CHARS]:
-        raise InputError(
-            f"{path} contains binary data, so it is not a CSV text file. If it is "
-            "an Excel workbook, give it the .xlsx extension."
-        )
-
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        logger.info("%s is not valid UTF-8, so it is decoded as cp1252", path)
-
-    return _decode_as(path, data, "cp1252")
-
-
-def _decode_as(path: Path, data: bytes, encoding: str) -> str:
-    """Decode the file with one encoding, translating a decoding error."""
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise InputError(
-            f"{path} cannot be decoded as UTF-8 or {encoding} text: {error}. "
-            'Save it as "CSV UTF-8" and try again.'
-        ) from error
-
-
-def _detect_delimiter(sample: str) -> str:
-    """Choose the delimiter that splits the most records into one width above 1.
-
-    Comma wins a tie and is returned for a file of one column. Counting whole
-    records rather than characters keeps delimiters inside quotes from voting.
-    """
-    best_delimiter, best_score = ",", (0, 0)
-    for delimiter in _DELIMITERS:
-        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
-        try:
-            widths = Counter(
-                len(fields)
-                for fields in itertools.islice(reader, _SNIFF_RECORDS)
-                if len(fields) > 1
-            )
-        except csv.Error:
-            continue
-        if not widths:
-            continue
-
-        width, count = widths.most_common(1)[0]
-        if (count, width) > best_score:
-            best_delimiter, best_score = delimiter, (count, width)
-
-    return best_delimiter
-
-
-def _parse_csv(
-    path: Path, text: str, delimiter: str, lines_before: int
-) -> list[_Record]:
-    """Split the text into records numbered by the line on which each starts."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[_Record] = []
-    last_line = lines_before
-    try:
-        for fields in reader:
-            records.append((last_line + 1, [value.strip() for value in fields]))
-            last_line = lines_before + reader.line_num
-    except csv.Error as error:
-        raise InputError(
-            f"{path} is not valid CSV at line {last_line + 1}: {error}. Check for "
-            "a double quote that is opened and never closed."
-        ) from error
-
-    return records
-
-
-# Workbooks
-
-
-def _read_workbook(path: Path, sheet: str | None) -> tuple[str, list[_Record]]:
-    """Read every row of one sheet with its Excel row number."""
-    try:
-        with CalamineWorkbook.from_path(str(path)) as workbook:
-            sheet_name = _choose_sheet(path, workbook, sheet)
-            rows = workbook.get_sheet_by_name(sheet_name).to_python(
-                skip_empty_area=False
-            )
-    except (CalamineError, OSError, ValueError) as error:
-        raise InputError(
-            f"{path} cannot be read as a {path.suffix} workbook: {error}. Check "
-            "that it opens in Excel and is not a CSV or HTML file with a workbook "
-            "extension."
-        ) from error
-
-    # Row 1 of the list is Excel row 1 because empty areas are kept. Most cells
-    # are strings, so they skip the call to _cell_text for speed.
-    records = [
-        (
-            number,
-            [
-                value.strip() if type(value) is str else _cell_text(value)
-                for value in row
-            ],
-        )
-        for number, row in enumerate(rows, start=1)
-    ]
-
-    return sheet_name, records
-
-
-def _choose_sheet(path: Path, workbook: CalamineWorkbook, sheet: str | None) -> str:
-    """Find the requested sheet, or the first visible one when none is requested."""
-    names = workbook.sheet_names
-    if not names:
-        raise InputError(f"{path} contains no sheets.")
-
-    if sheet is None:
-        visible = [
-            metadata.name
-            for metadata in workbook.sheets_metadata
-            if metadata.visible == SheetVisibleEnum.Visible
-        ]
-        return (visible or names)[0]
-
-    if sheet in names:
-        return sheet
-    for name in names:
-        if name.strip().casefold() == sheet.strip().casefold():
-            return name
-
-    found = ", ".join(f'"{name}"' for name in names)
-    raise InputError(
-        f'Sheet "{sheet}" not found in {path}. Sheets found: {found}. '
-        "Choose one of these."
-    )
-
-
-def _cell_text(value: object) -> str:
-    """Convert one workbook cell value to text by the rules in the module docstring."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else format(value, ".15g")
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if isinstance(value, datetime.time):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, datetime.timedelta):
-        return _duration_text(value)
-
-    return str(value).strip()
-
-
-def _duration_text(duration: datetime.timedelta) -> str:
-    """Format a duration as Excel's [h]:mm:ss, with hours above 24 kept whole."""
-    seconds = round(duration.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    minutes, second = divmod(abs(seconds), 60)
-    hours, minute = divmod(minutes, 60)
-
-    return f"{sign}{hours}:{minute:02d}:{second:02d}"
-
-
-# Both formats
 
 
 def _build_table(

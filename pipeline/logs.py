@@ -19,8 +19,8 @@ from pipeline.config import SECRET_KEY_VARIABLE
 
 _run_id: contextvars.ContextVar[str] = contextvars.ContextVar("run_id", default="-")
 
-# A plus sign and 7 or more digits, each group led by at most one of ` .-` and
-# optionally in brackets, as in `+1 (201) 555-0123`, and not already masked.
+# A plus sign and 7 or more digits, not already masked. One space, dot or hyphen
+# may separate digits, and a group may be bracketed, as in `+1 (201) 555-0123`.
 # The code masks numbers itself; this catches what slips through in E.164 form.
 _PHONE_LIKE = re.compile(r"(?<![\w*])\+\d(?:[ .\-]?(?:\(\d+\)|\d)){6,}(?![ .\-]?[\d*])")
 
@@ -57,7 +57,13 @@ class _RedactingFilter(logging.Filter):
     """Adds the run id and masks phone numbers and the secret in each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = _redact(record.getMessage()), None
+        # A filter's exception reaches the code that logged, so a log call whose
+        # arguments do not fit its format is written as its parts instead.
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError) as error:
+            message = f"{record.msg!r} % {record.args!r} failed: {error}"
+        record.msg, record.args = _redact(message), None
         record.run_id = _run_id.get()
 
         # A traceback repeats the exception message, which may contain a phone

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -149,12 +150,19 @@ def start_pipeline(
         process.wait(timeout=PROCESS_TIMEOUT_SECONDS)
 
 
-def wait_for_log(process: subprocess.Popen[bytes], log_path: Path, text: str) -> None:
-    """Wait until the log file contains `text`; fail if the process exits first."""
+def wait_for_log(
+    process: subprocess.Popen[bytes], log_path: Path, pattern: re.Pattern[str]
+) -> None:
+    """Wait until a line of the log file matches; fail if the process exits first."""
     deadline = time.monotonic() + PROCESS_TIMEOUT_SECONDS
-    while text not in log_path.read_text(encoding="utf-8", errors="replace"):
-        assert process.poll() is None, log_path.read_text(encoding="utf-8")
-        assert time.monotonic() < deadline, f"no {text!r} in {log_path}"
+    while True:
+        # Poll before reading, so a line written just before the exit is seen.
+        exited = process.poll() is not None
+        log = log_path.read_text(encoding="utf-8", errors="replace")
+        if pattern.search(log):
+            return
+        assert not exited, log
+        assert time.monotonic() < deadline, f"no {pattern.pattern!r} in {log_path}"
         time.sleep(0.01)
 
 

@@ -47,7 +47,7 @@ def write_config(folder: Path, text: str) -> Path:
 
 
 def edited(old: str, new: str) -> str:
-    """Return VALID_TOML with `old` replaced, failing loudly if `old` is absent."""
+    """Return VALID_TOML with `old` replaced, raising ValueError if `old` is absent."""
     if old not in VALID_TOML:
         raise ValueError(f"{old!r} is not in VALID_TOML")
 

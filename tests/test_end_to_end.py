@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-import openpyxl
 import pytest
+from helpers import (
+    ROOT,
+    results_rows,
+    run_pipeline,
+    sandbox_calls,
+    start_sandbox,
+    write_config,
+)
 
 from pipeline import sandbox
-
-ROOT = Path(__file__).resolve().parent.parent
 
 LEADS_CSV = """\
 Record ID,First Name,Last Name,Phone,Country,Company
@@ -69,100 +70,8 @@ EXPECTED_CALLS = {
 @pytest.fixture
 def sandbox_url() -> Iterator[str]:
     """Start `python -m pipeline sandbox --port 0` and yield its base URL."""
-    environment = _environment()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "sandbox", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-        env=environment,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("NLPearl sandbox listening on http://127.0.0.1:"), line
-        yield line.split()[-1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _environment(**extra: str) -> dict[str, str]:
-    """Return this process's environment with the sandbox's demo credentials."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("NLPEARL_")
-    }
-    environment["NLPEARL_ACCOUNT_ID"] = sandbox.DEMO_ACCOUNT_ID
-    environment["NLPEARL_SECRET_KEY"] = sandbox.DEMO_SECRET_KEY
-
-    return {**environment, **extra}
-
-
-def write_config(folder: Path, base_url: str, leads: Path, outbound: str) -> Path:
-    """Write a config that calls the server at `base_url` for the given leads."""
-    config = folder / "live.toml"
-    config.write_text(
-        f"""
-[input]
-path = "{leads}"
-
-[phone]
-column = "Phone"
-default_country = "US"
-country_column = "Country"
-
-[call_data]
-firstName = {{ column = "First Name", required = true }}
-company = {{ column = "Company", default = "your company" }}
-campaign = {{ value = "Winter" }}
-
-[nlpearl]
-outbound_id = "{outbound}"
-base_url = "{base_url}"
-concurrency = 3
-
-[output]
-path = "{folder / "results.xlsx"}"
-""",
-        encoding="utf-8",
-    )
-
-    return config
-
-
-def run_pipeline(config: Path, **environment: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m pipeline run CONFIG` as a separate process."""
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_environment(**environment),
-        timeout=120,
-    )
-
-
-def sandbox_calls(base_url: str) -> list[dict[str, object]]:
-    """Return the calls the sandbox server accepted."""
-    response = httpx.get(f"{base_url}/_sandbox/calls", timeout=5)
-    response.raise_for_status()
-
-    return response.json()
-
-
-def results_rows(path: Path) -> list[dict[str, object]]:
-    """Read the Results sheet as one dict per row."""
-    workbook = openpyxl.load_workbook(path, read_only=True)
-    rows = list(workbook["Results"].iter_rows(values_only=True))
-    workbook.close()
-    header = [str(name) for name in rows[0]]
-
-    return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    with start_sandbox() as url:
+        yield url
 
 
 def test_each_valid_lead_called_once(tmp_path: Path, sandbox_url: str) -> None:

@@ -175,3 +175,27 @@ def test_other_libraries_warnings_only(capsys: pytest.CaptureFixture[str]) -> No
     output = capsys.readouterr().err
     assert "HTTP request sent" not in output
     assert "HTTP request failed" in output
+
+
+def test_mismatched_arguments_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    """A log call whose arguments do not fit its format is written, not raised."""
+    with configured_logging():
+        logger.warning("retry %d of %s", "second", "+12015550123")
+
+    output = capsys.readouterr().err
+    assert "'retry %d of %s' % ('second', '+1201555****') failed:" in output
+    assert "+12015550123" not in output
+
+
+def test_padded_secret_still_hidden(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret exported with surrounding white space is hidden as it is used."""
+    monkeypatch.setenv(SECRET_KEY_VARIABLE, f"  {SECRET}\n")
+
+    with configured_logging():
+        logger.warning("Authorization: Bearer account-1:%s", SECRET)
+
+    output = capsys.readouterr().err
+    assert SECRET not in output
+    assert "Bearer account-1:***" in output
