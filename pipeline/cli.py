@@ -85,7 +85,11 @@ def run_command(
     """
     configure_logging(json_lines=log_format == "json", verbose=verbose)
     options = RunOptions(
-        input_path=input_path, output_path=output_path, dry_run=dry_run
+        input_path=input_path,
+        output_path=output_path,
+        dry_run=dry_run,
+        ignore_cooldown=ignore_cooldown,
+        redial_unknown=redial_unknown,
     )
 
     try:

@@ -1,7 +1,7 @@
 """Run configuration: a TOML file, validated, with paths resolved against its folder.
 
-Credentials are not part of the config. They come only from the environment
-variables `NLPEARL_ACCOUNT_ID` and `NLPEARL_SECRET_KEY` (see `credentials_from_environment`).
+Credentials are not part of the config. `credentials_from_environment` reads
+them from the environment variables `NLPEARL_ACCOUNT_ID` and `NLPEARL_SECRET_KEY`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ class NLPearlSettings(_Section):
         if self.base_url is not None and not self.base_url.startswith(
             ("http://", "https://")
         ):
-            raise ValueError(f"base_url {self.base_url!r} must start with https://")
+            raise ValueError(
+                f"base_url {self.base_url!r} must start with https:// or http://"
+            )
 
         return self
 

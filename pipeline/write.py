@@ -48,6 +48,8 @@ def write_results(
 
     try:
         _write_workbook(Path(temporary), leads, outcome, summary)
+        # mkstemp creates the file private to its owner; give it the usual mode.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
     except (OSError, XlsxWriterException) as error:
         raise OutputError(
@@ -55,6 +57,13 @@ def write_results(
         ) from error
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+
+    return mask
 
 
 def _write_workbook(

@@ -171,7 +171,7 @@ def test_absolute_paths_stay_unchanged(tmp_path: Path) -> None:
         pytest.param(
             "sandbox = true",
             'base_url = "api.nlpearl.ai"',
-            "  'nlpearl': base_url 'api.nlpearl.ai' must start with https://",
+            "  'nlpearl': base_url 'api.nlpearl.ai' must start with https:// or http://",
             id="base-url-without-scheme",
         ),
     ],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -328,3 +330,11 @@ def test_unusable_folder_output_error(tmp_path: Path, make_leads: LeadsFactory) 
         write_results(path, leads, make_outcome(leads.index, [{}]), make_summary())
 
     assert str(caught.value).startswith(f"{path}: cannot write the results workbook")
+
+
+def test_workbook_mode_follows_umask(written: Path) -> None:
+    """The workbook gets the mode the umask gives new files, not a private one."""
+    umask = os.umask(0)
+    os.umask(umask)
+
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
