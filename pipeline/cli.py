@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -12,8 +13,8 @@ from pipeline import sandbox
 from pipeline.config import credentials_from_environment, load_config
 from pipeline.errors import PipelineError
 from pipeline.exit_codes import ExitCode
-from pipeline.logs import configure_logging
-from pipeline.run import SANDBOX_CREDENTIALS, RunOptions, run
+from pipeline.logs import configure_logging, run_id_context
+from pipeline.run import SANDBOX_CREDENTIALS, RunOptions, new_run_id, run
 from pipeline.sandbox.server import serve
 
 logger = logging.getLogger("pipeline")
@@ -92,14 +93,16 @@ def run_command(
         redial_unknown=redial_unknown,
     )
 
-    try:
-        summary = run(load_config(config_path), options)
-    except PipelineError as error:
-        logger.error("%s", error)
-        sys.exit(error.exit_code)
-    except Exception:
-        logger.exception("unexpected error; the run did not finish")
-        sys.exit(ExitCode.INTERNAL)
+    run_id = new_run_id(datetime.now(UTC))
+    with run_id_context(run_id):
+        try:
+            summary = run(load_config(config_path), options, run_id=run_id)
+        except PipelineError as error:
+            logger.error("%s", error)
+            sys.exit(error.exit_code)
+        except Exception:
+            logger.exception("unexpected error; the run did not finish")
+            sys.exit(ExitCode.INTERNAL)
 
     if summary.stopped:
         logger.error("calling stopped: %s", summary.stopped)

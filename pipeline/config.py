@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import ConfigError
 
@@ -25,6 +33,11 @@ SECRET_KEY_VARIABLE = "NLPEARL_SECRET_KEY"
 DEFAULT_LEDGER_NAME = "nlpearl-ledger.sqlite"
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+# TOML has real booleans and numbers, so a quoted "yes" or "4" is a mistake.
+Flag = Annotated[bool, Strict()]
+Whole = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
 
 
 class _Section(BaseModel):
@@ -47,15 +60,16 @@ class PhoneSettings(_Section):
     default_country: NonEmpty
     country_column: NonEmpty | None = None
 
-    @model_validator(mode="after")
-    def _check_region(self) -> PhoneSettings:
-        if self.default_country.upper() not in phonenumbers.SUPPORTED_REGIONS:
+    @field_validator("default_country")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(
-                f"default_country {self.default_country!r} is not an ISO 3166 "
-                "region code that phonenumbers knows, such as US or GB"
+                f"{value!r} is not an ISO 3166 region code that phonenumbers "
+                "knows, such as US or GB"
             )
 
-        return self
+        return value
 
 
 class CallVariable(_Section):
@@ -64,7 +78,7 @@ class CallVariable(_Section):
     column: NonEmpty | None = None
     value: str | None = None
     default: str | None = None
-    required: bool = False
+    required: Flag = False
 
     @model_validator(mode="after")
     def _check_source(self) -> CallVariable:
@@ -81,11 +95,19 @@ class NLPearlSettings(_Section):
 
     outbound_id: NonEmpty
     base_url: NonEmpty | None = None
-    sandbox: bool = False
-    concurrency: int = Field(default=4, ge=1, le=100)
-    timeout_seconds: float = Field(default=15.0, gt=0)
-    max_attempts: int = Field(default=4, ge=1, le=20)
-    max_retry_seconds: float = Field(default=120.0, gt=0)
+    sandbox: Flag = False
+    concurrency: Whole = Field(default=4, ge=1, le=100)
+    timeout_seconds: Number = Field(default=15.0, gt=0)
+    max_attempts: Whole = Field(default=4, ge=1, le=20)
+    max_retry_seconds: Number = Field(default=120.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with https:// or http://")
+
+        return value
 
     @model_validator(mode="after")
     def _check_target(self) -> NLPearlSettings:
@@ -93,12 +115,6 @@ class NLPearlSettings(_Section):
             raise ValueError(
                 "set base_url (the real API is https://api.nlpearl.ai) "
                 "or sandbox = true"
-            )
-        if self.base_url is not None and not self.base_url.startswith(
-            ("http://", "https://")
-        ):
-            raise ValueError(
-                f"base_url {self.base_url!r} must start with https:// or http://"
             )
 
         return self
@@ -109,12 +125,20 @@ class OutputSettings(_Section):
 
     path: Path
 
+    @field_validator("path")
+    @classmethod
+    def _check_suffix(cls, value: Path) -> Path:
+        if value.suffix.lower() != ".xlsx":
+            raise ValueError(f"'{value}' must end in .xlsx, the format written")
+
+        return value
+
 
 class LedgerSettings(_Section):
     """The run ledger's path and the cool-down after a call."""
 
     path: Path | None = None
-    cooldown_days: float = Field(default=30.0, ge=0)
+    cooldown_days: Number = Field(default=30.0, ge=0)
 
 
 class Config(_Section):
@@ -126,6 +150,22 @@ class Config(_Section):
     nlpearl: NLPearlSettings
     output: OutputSettings
     ledger: LedgerSettings = LedgerSettings()
+
+    @field_validator("call_data")
+    @classmethod
+    def _check_variable_ids(
+        cls, value: dict[str, CallVariable]
+    ) -> dict[str, CallVariable]:
+        # NLPearl does not document which characters a variable id may have.
+        # Ids made from display names have no white space, so spaces are a typo.
+        for key in value:
+            if any(character.isspace() for character in key):
+                raise ValueError(
+                    f"variable id {key!r} contains white space; use the Id shown "
+                    "in the Pearl's variables, such as firstName"
+                )
+
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -261,7 +301,9 @@ def credentials_from_environment(
         )
         if not value
     ]
+    names = " and ".join(missing)
+    verb = "is" if len(missing) == 1 else "are"
     raise ConfigError(
-        f"environment variable {' and '.join(missing)} is not set; "
+        f"environment variable {names} {verb} not set; "
         "export the NLPearl account id and secret key before the run"
     )

@@ -10,6 +10,7 @@ it takes another lead; calls already in flight finish and are recorded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ async def _make_call_with_retries(
     job: CallJob, client: NLPearlClient, settings: NLPearlSettings
 ) -> CallAccepted:
     attempts = stamina.retry_context(
-        on=_backoff_for,
+        on=functools.partial(_backoff_for, job.row),
         attempts=settings.max_attempts,
         timeout=settings.max_retry_seconds,
         wait_initial=1.0,
@@ -149,18 +150,16 @@ async def _make_call_with_retries(
     )
     async for attempt in attempts:
         with attempt:
-            if attempt.num > 1:
-                logger.info("row %d: attempt %d", job.row, attempt.num)
             return await client.make_call(job.to, job.call_data)
 
     raise AssertionError("stamina.retry_context ended without an attempt")
 
 
-def _backoff_for(error: Exception) -> bool | float:
+def _backoff_for(row: int, error: Exception) -> bool | float:
     """Retry only errors that did not place a call; honour the server's wait."""
     if not isinstance(error, CallRetryable):
         return False
-    logger.info("retrying after: %s", error)
+    logger.info("row %d: retrying after %s", row, error)
 
     return error.retry_after if error.retry_after is not None else True
 

@@ -9,7 +9,14 @@ import phonenumbers
 import pycountry
 
 # Names people write that are not ISO 3166 codes or names.
-_REGION_ALIASES = {"UK": "GB", "ENGLAND": "GB", "SCOTLAND": "GB", "WALES": "GB"}
+_REGION_ALIASES = {
+    "UK": "GB",
+    "GREAT BRITAIN": "GB",
+    "ENGLAND": "GB",
+    "SCOTLAND": "GB",
+    "WALES": "GB",
+    "NORTHERN IRELAND": "GB",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def parse_phone(raw: str, region: str) -> ParsedPhone:
         return ParsedPhone(None, "phone_missing", "the phone cell is empty")
 
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(text, region, keep_raw_input=True)
     except phonenumbers.NumberParseException as error:
         return ParsedPhone(None, "phone_unparseable", f"{text!r}: {error.args[0]}")
 
@@ -65,10 +72,28 @@ def parse_phone(raw: str, region: str) -> ParsedPhone:
         return ParsedPhone(
             None, "phone_invalid", f"{text!r} is not a valid number for {region}"
         )
+    if _written_nationally(number) and not phonenumbers.is_valid_number_for_region(
+        number, region
+    ):
+        # Countries that share a calling code, such as the US and Canada, also
+        # share national formats: the number must belong to the row's country.
+        owner = phonenumbers.region_code_for_number(number)
+        return ParsedPhone(
+            None,
+            "phone_invalid",
+            f"{text!r} is a number of {owner}, not of {region}",
+        )
 
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     return ParsedPhone(e164)
+
+
+def _written_nationally(number: phonenumbers.PhoneNumber) -> bool:
+    """Return whether the cell had no country code, so the region supplied it."""
+    source = number.country_code_source
+
+    return source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
 
 
 def mask_phone(e164: str) -> str:

@@ -110,12 +110,14 @@ def _parse_csv(
     path: Path, text: str, delimiter: str, lines_before: int
 ) -> list[Record]:
     """Split the text into records numbered by the line on which each starts."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     records: list[Record] = []
+    spans: list[int] = []
     last_line = lines_before
     try:
         for fields in reader:
             records.append((last_line + 1, [value.strip() for value in fields]))
+            spans.append(lines_before + reader.line_num - last_line)
             last_line = lines_before + reader.line_num
     except csv.Error as error:
         raise InputError(
@@ -123,4 +125,35 @@ def _parse_csv(
             "a double quote that is opened and never closed."
         ) from error
 
+    _check_multiline_records(path, records, spans, delimiter)
+
     return records
+
+
+def _check_multiline_records(
+    path: Path, records: list[Record], spans: list[int], delimiter: str
+) -> None:
+    """Raise InputError for a record over several lines that swallowed others.
+
+    A stray double quote makes the csv module read on to the next quote, so one
+    record can take in many lines. Such a record rarely has the header's width,
+    or it contains lines that look like whole records themselves.
+    """
+    widths = [len(cells) for _, cells in records if any(cells)]
+    if not widths:
+        return
+
+    header_width = widths[0]
+    for (line, cells), span in zip(records, spans, strict=True):
+        if span == 1:
+            continue
+        inner_lines = [part for cell in cells for part in cell.splitlines()[1:]]
+        record_like = [
+            part for part in inner_lines if part.count(delimiter) == header_width - 1
+        ]
+        if len(cells) != header_width or len(record_like) >= 2:
+            raise InputError(
+                f"{path}: the record starting at line {line} runs over {span} "
+                f"lines and takes in what look like other records. A double "
+                "quote in it is probably not closed; fix the quote and export again."
+            )

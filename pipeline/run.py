@@ -39,6 +39,24 @@ logger = logging.getLogger(__name__)
 SANDBOX_CREDENTIALS = Credentials(sandbox.DEMO_ACCOUNT_ID, sandbox.DEMO_SECRET_KEY)
 
 
+def new_run_id(now: datetime) -> str:
+    """Return a run id that sorts by start time, such as 20261204T020000Z-1a2b3c."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where calls go: credentials (None in a dry run) and an optional transport."""
+
+    credentials: Credentials | None
+    transport: httpx.AsyncBaseTransport | None
+
+    @property
+    def dry_run(self) -> bool:
+        """Return whether calls are only previewed, which needs no credentials."""
+        return self.credentials is None
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Command-line choices that override or add to the config for one run."""
@@ -56,6 +74,7 @@ def run(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    run_id: str | None = None,
 ) -> RunSummary:
     """Run the main job once and write the results workbook.
 
@@ -69,10 +88,11 @@ def run(
         RunLocked: another run holds the ledger; nothing was changed.
     """
     started_at = clock()
-    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    run_id = run_id or new_run_id(started_at)
     input_path = options.input_path or config.input.path
     output_path = options.output_path or config.output.path
     _check_paths(input_path, output_path)
+    credentials = None if options.dry_run else _credentials(config)
 
     with run_id_context(run_id), _open_ledger(config, options) as ledger:
         logger.info("run %s: loading %s", run_id, input_path)
@@ -86,7 +106,8 @@ def run(
         outcome = _validate_and_map(frame, config)
         _apply_ledger(outcome, ledger, config, options, clock())
         recorder = _recorder(ledger, frame, config, options, run_id)
-        stopped = _call_or_preview(outcome, config, options, transport, recorder, clock)
+        target = _Target(credentials, transport)
+        stopped = _call_or_preview(outcome, config, target, recorder, clock)
 
         summary = RunSummary(
             run_id=run_id,
@@ -110,30 +131,28 @@ def run(
 
 @contextlib.contextmanager
 def _open_ledger(config: Config, options: RunOptions) -> Iterator[Ledger | None]:
-    """Lock and open the ledger; a dry run only reads it, without the lock."""
+    """Lock and open the ledger; a dry run reads it and writes nothing to it."""
     path = config.ledger_path()
-    if options.dry_run:
-        ledger = Ledger(path, read_only=True) if path.exists() else None
+    with ledger_lock(path):
+        if options.dry_run:
+            ledger = Ledger(path, read_only=True) if path.exists() else None
+        else:
+            ledger = Ledger(path)
+            _report_interrupted(ledger.mark_interrupted())
         try:
             yield ledger
         finally:
             if ledger is not None:
                 ledger.close()
-        return
 
-    with ledger_lock(path):
-        ledger = Ledger(path)
-        try:
-            interrupted = ledger.mark_interrupted()
-            if interrupted:
-                logger.warning(
-                    "%d calls of an earlier run were sent without a recorded "
-                    "answer; their leads are marked unknown",
-                    interrupted,
-                )
-            yield ledger
-        finally:
-            ledger.close()
+
+def _report_interrupted(count: int) -> None:
+    if count:
+        logger.warning(
+            "%d calls of an earlier run were sent without a recorded answer; "
+            "their leads are marked unknown",
+            count,
+        )
 
 
 def _apply_ledger(
@@ -206,14 +225,13 @@ def _validate_and_map(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
 def _call_or_preview(
     outcome: pd.DataFrame,
     config: Config,
-    options: RunOptions,
-    transport: httpx.AsyncBaseTransport | None,
+    target: _Target,
     recorder: CallRecorder | None,
     clock: Callable[[], datetime],
 ) -> str:
     """Call every pending row, or mark it dry_run; return why calling stopped."""
     pending = outcome.index[outcome["status"] == Status.PENDING.value]
-    if options.dry_run:
+    if target.dry_run:
         outcome.loc[pending, "status"] = Status.DRY_RUN.value
         logger.info("dry run: %d rows would be called", len(pending))
         return ""
@@ -223,7 +241,7 @@ def _call_or_preview(
         for row in pending
     ]
     logger.info("calling %d leads", len(jobs))
-    report = asyncio.run(_dispatch(jobs, config, transport, recorder, clock))
+    report = asyncio.run(_dispatch(jobs, config, target, recorder, clock))
     for result in report.results:
         _apply_result(outcome, result)
 
@@ -233,12 +251,14 @@ def _call_or_preview(
 async def _dispatch(
     jobs: list[CallJob],
     config: Config,
-    transport: httpx.AsyncBaseTransport | None,
+    target: _Target,
     recorder: CallRecorder | None,
     clock: Callable[[], datetime],
 ) -> DispatchReport:
     settings = config.nlpearl
-    credentials, transport = _target(config, transport)
+    credentials = target.credentials
+    assert credentials is not None
+    transport = target.transport or _sandbox_transport(config, credentials)
     base_url = settings.base_url or "http://127.0.0.1"
     headers = {"Authorization": credentials.bearer_token()}
     limits = httpx.Limits(max_connections=settings.concurrency)
@@ -256,24 +276,28 @@ async def _dispatch(
         return await dispatch(jobs, client, settings, recorder, clock)
 
 
-def _target(
-    config: Config, transport: httpx.AsyncBaseTransport | None
-) -> tuple[Credentials, httpx.AsyncBaseTransport | None]:
-    """Return the credentials and transport: given, in-process sandbox, or network."""
+def _credentials(config: Config) -> Credentials:
+    """Read the credentials before any work, so a missing one fails fast."""
+    fallback = SANDBOX_CREDENTIALS if config.nlpearl.sandbox else None
+
+    return credentials_from_environment(sandbox_fallback=fallback)
+
+
+def _sandbox_transport(
+    config: Config, credentials: Credentials
+) -> httpx.AsyncBaseTransport | None:
+    """Return the in-process sandbox when the config asks for it, else None."""
     if not config.nlpearl.sandbox:
-        return credentials_from_environment(sandbox_fallback=None), transport
+        return None
 
-    credentials = credentials_from_environment(sandbox_fallback=SANDBOX_CREDENTIALS)
-    if transport is None:
-        settings = sandbox.SandboxSettings(
-            account_id=credentials.account_id,
-            secret_key=credentials.secret_key,
-            outbound_ids=(config.nlpearl.outbound_id,),
-        )
-        transport = sandbox.Sandbox(settings).transport()
-        logger.info("calling the in-process NLPearl sandbox; no real call is placed")
+    settings = sandbox.SandboxSettings(
+        account_id=credentials.account_id,
+        secret_key=credentials.secret_key,
+        outbound_ids=(config.nlpearl.outbound_id,),
+    )
+    logger.info("calling the in-process NLPearl sandbox; no real call is placed")
 
-    return credentials, transport
+    return sandbox.Sandbox(settings).transport()
 
 
 def _apply_result(outcome: pd.DataFrame, result: CallResult) -> None:

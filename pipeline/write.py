@@ -9,6 +9,7 @@ Every text is written as a text cell, never as a formula or a number, so
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from datetime import datetime
@@ -22,6 +23,12 @@ from xlsxwriter.worksheet import Worksheet
 
 from pipeline.errors import OutputError
 from pipeline.results import RESULT_COLUMNS, RunSummary
+
+logger = logging.getLogger(__name__)
+
+# Excel's limit on the characters of one cell; longer text ends in _CUT_MARK.
+MAX_CELL_CHARACTERS = 32_767
+_CUT_MARK = " [cut]"
 
 # A text cell that Excel would read as a formula if typed in starts with one of these.
 _FORMULA_STARTS = ("=", "+", "-", "@")
@@ -88,7 +95,7 @@ def _write_workbook(
 def _write_results_sheet(
     sheet: Worksheet, leads: pd.DataFrame, outcome: pd.DataFrame, text_format: Any
 ) -> None:
-    header = [*leads.columns, *RESULT_COLUMNS]
+    header = [*_input_headers(leads.columns), *RESULT_COLUMNS]
     sheet.write_row(0, 0, header)
     sheet.freeze_panes(1, 0)
 
@@ -99,6 +106,13 @@ def _write_results_sheet(
     ):
         for column, value in enumerate((*cells, *extra)):
             _write_cell(sheet, number, column, value, text_format)
+
+
+def _input_headers(columns: pd.Index) -> list[str]:
+    """Return the input's headers, marking those that share a result column's name."""
+    return [
+        f"{name} (input)" if name in RESULT_COLUMNS else str(name) for name in columns
+    ]
 
 
 def _result_rows(outcome: pd.DataFrame) -> list[tuple[Any, ...]]:
@@ -135,6 +149,14 @@ def _write_cell(
     if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
         return
     if isinstance(value, str):
+        if len(value) > MAX_CELL_CHARACTERS:
+            logger.warning(
+                "row %d, column %d: text of %d characters cut to Excel's maximum",
+                row + 1,
+                column + 1,
+                len(value),
+            )
+            value = value[: MAX_CELL_CHARACTERS - len(_CUT_MARK)] + _CUT_MARK
         if value.startswith(_FORMULA_STARTS):
             sheet.write_string(row, column, value, text_format)
         else:

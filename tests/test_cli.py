@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pipeline import run, sandbox
 from pipeline.cli import cli
 from pipeline.config import Config, Credentials
 from pipeline.exit_codes import ExitCode
+from pipeline.ledger import ledger_lock
 
 CSV = """\
 Name,Phone,Country
@@ -184,13 +186,10 @@ def test_output_same_as_input(tmp_path: Path) -> None:
 def use_sandbox(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> None:
     """Make runs call an in-process sandbox with these settings."""
 
-    def target(
-        config: Config, transport: object
-    ) -> tuple[Credentials, httpx.AsyncBaseTransport]:
-        fake = sandbox.Sandbox(sandbox.SandboxSettings(**settings))
-        return run.SANDBOX_CREDENTIALS, fake.transport()
+    def transport(config: Config, credentials: Credentials) -> httpx.ASGITransport:
+        return sandbox.Sandbox(sandbox.SandboxSettings(**settings)).transport()
 
-    monkeypatch.setattr(run, "_target", target)
+    monkeypatch.setattr(run, "_sandbox_transport", transport)
 
 
 def test_wrong_secret_exit_code(
@@ -264,3 +263,36 @@ def test_headers_match_loosely(tmp_path: Path) -> None:
         "dry_run",
         "rejected",
     ]
+
+
+def test_credentials_checked_before_loading(tmp_path: Path) -> None:
+    """A live run without credentials fails on them before reading the leads."""
+    config = write_config(tmp_path, nlpearl='base_url = "http://127.0.0.1:9"')
+    (tmp_path / "leads.csv").unlink()
+
+    result = invoke("run", str(config))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "NLPEARL_ACCOUNT_ID and NLPEARL_SECRET_KEY are not set" in result.stderr
+
+
+def test_dry_run_respects_lock(tmp_path: Path) -> None:
+    """A dry run while another run holds the ledger exits 4 and writes nothing."""
+    config = write_config(tmp_path)
+    ledger = tmp_path / "out" / "nlpearl-ledger.sqlite"
+
+    with ledger_lock(ledger):
+        result = invoke("run", str(config), "--dry-run")
+
+    assert result.exit_code == ExitCode.LOCKED
+    assert "another run is using the ledger" in result.stderr
+    assert not (tmp_path / "out" / "results.xlsx").exists()
+
+
+def test_error_lines_carry_run_id(tmp_path: Path) -> None:
+    """The error line of a failed run names the run id, like every other line."""
+    result = invoke("run", str(tmp_path / "nope.toml"))
+
+    error_line = result.stderr.strip().splitlines()[-1]
+    assert " run=-" not in error_line
+    assert re.search(r" run=\d{8}T\d{6}Z-[0-9a-f]{6} ", error_line)

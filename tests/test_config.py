@@ -122,6 +122,30 @@ def test_absolute_paths_stay_unchanged(tmp_path: Path) -> None:
         ),
         pytest.param(
             "sandbox = true",
+            'sandbox = "yes"',
+            "  'nlpearl.sandbox': Input should be a valid boolean",
+            id="quoted-boolean",
+        ),
+        pytest.param(
+            "sandbox = true",
+            'sandbox = true\nconcurrency = "4"',
+            "  'nlpearl.concurrency': Input should be a valid integer",
+            id="quoted-number",
+        ),
+        pytest.param(
+            'path = "out/results.xlsx"',
+            'path = "out/results.csv"',
+            "  'output.path': 'out/results.csv' must end in .xlsx",
+            id="output-not-xlsx",
+        ),
+        pytest.param(
+            "[output]",
+            '[call_data]\n"first name" = "Name"\n\n[output]',
+            "  'call_data': variable id 'first name' contains white space",
+            id="variable-id-with-space",
+        ),
+        pytest.param(
+            "sandbox = true",
             'sandbox = true\nconcurrency = "eight"',
             "  'nlpearl.concurrency': Input should be a valid integer",
             id="wrong-type",
@@ -135,7 +159,7 @@ def test_absolute_paths_stay_unchanged(tmp_path: Path) -> None:
         pytest.param(
             'default_country = "US"',
             'default_country = "XX"',
-            "  'phone': default_country 'XX' is not an ISO 3166 region code",
+            "  'phone.default_country': 'XX' is not an ISO 3166 region code",
             id="bad-default-country",
         ),
         pytest.param(
@@ -171,7 +195,7 @@ def test_absolute_paths_stay_unchanged(tmp_path: Path) -> None:
         pytest.param(
             "sandbox = true",
             'base_url = "api.nlpearl.ai"',
-            "  'nlpearl': base_url 'api.nlpearl.ai' must start with https:// or http://",
+            "  'nlpearl.base_url': 'api.nlpearl.ai' must start with https:// or http://",
             id="base-url-without-scheme",
         ),
     ],

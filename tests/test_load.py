@@ -653,3 +653,39 @@ def test_sample_files_up_to_date(tmp_path: Path) -> None:
     # Compare the unpacked parts, so another zlib build cannot fail the test.
     generated_xlsx = unpack(tmp_path / "leads.xlsx")
     assert generated_xlsx == unpack(SAMPLE_DIR / "leads.xlsx")
+
+
+def lead_lines(count: int) -> list[str]:
+    """Return a header and `count` CSV lead lines with distinct fake numbers."""
+    return ["Name,Phone"] + [f"Lead {i},+1 201 555 01{i:02d}" for i in range(count)]
+
+
+def test_unclosed_quote_at_end_rejected(tmp_path: Path) -> None:
+    """A quote never closed before the end of the file names its line."""
+    lines = lead_lines(30)
+    lines[12] = '"' + lines[12]
+    path = write_text(tmp_path / "leads.csv", "\n".join(lines) + "\n")
+
+    with pytest.raises(InputError, match="not valid CSV at line 13"):
+        load_leads(path)
+
+
+def test_stray_quote_swallowing_rows_rejected(tmp_path: Path) -> None:
+    """A quote closed many lines later is refused instead of merging records."""
+    lines = lead_lines(50)
+    lines[20] = '"Lead 19, x'
+    lines[40] = 'Lead 40",+1 201 555 0140'
+    path = write_text(tmp_path / "leads.csv", "\n".join(lines) + "\n")
+
+    with pytest.raises(InputError, match="record starting at line 21 runs over 21"):
+        load_leads(path)
+
+
+def test_multiline_note_accepted(tmp_path: Path) -> None:
+    """A quoted note over several lines is one field, not an error."""
+    text = 'Name,Phone,Notes\nAnn,201 555 0101,"first line, more\nsecond line"\n'
+    path = write_text(tmp_path / "leads.csv", text)
+
+    table = load_leads(path)
+
+    assert column(table, "Notes") == ["first line, more\nsecond line"]

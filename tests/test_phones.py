@@ -143,3 +143,22 @@ def test_resolve_region(country: str, expected: str | None) -> None:
 def test_mask_phone(e164: str, expected: str) -> None:
     """The last four characters are hidden, or all of a short text."""
     assert mask_phone(e164) == expected
+
+
+def test_national_number_of_other_country_invalid() -> None:
+    """A national number of a US area code is refused on a Canadian row."""
+    parsed = parse_phone("201 555 0160", "CA")
+
+    assert parsed.e164 is None
+    assert parsed.reason == "phone_invalid"
+    assert parsed.detail == "'201 555 0160' is a number of US, not of CA"
+
+
+def test_plus_number_ignores_row_country() -> None:
+    """A number with its country code is valid whatever the row's country."""
+    assert parse_phone("+1 201 555 0181", "GB").e164 == "+12015550181"
+
+
+def test_great_britain_resolves() -> None:
+    """'Great Britain' is read as GB."""
+    assert resolve_region("Great Britain") == "GB"

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import start_sandbox
 
 from pipeline.sandbox import (
     CALLER_NUMBER,
@@ -659,3 +660,23 @@ def test_real_server_takes_call() -> None:
     assert listed.json()[0]["to"] == PHONE
     assert stdout.strip() == "stopped"
     assert process.returncode == 0
+
+
+def test_dropped_client_call_recorded() -> None:
+    """A call whose client disconnects during the latency is still recorded."""
+    with start_sandbox("--latency", "0.5") as base_url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                f"{base_url}{CALL_PATH}",
+                json={"to": PHONE},
+                headers={"Authorization": AUTHORIZATION},
+                timeout=0.1,
+            )
+        deadline = time.monotonic() + 5.0
+        calls = httpx.get(f"{base_url}/_sandbox/calls", timeout=5.0).json()
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+            calls = httpx.get(f"{base_url}/_sandbox/calls", timeout=5.0).json()
+
+    assert len(calls) == 1
+    assert calls[0]["to"] == PHONE

@@ -244,7 +244,7 @@ def test_plain_text_not_quoted(written: Path) -> None:
 
 
 def test_input_status_column_kept(tmp_path: Path, make_leads: LeadsFactory) -> None:
-    """An input column named `status` is kept beside the result's own status."""
+    """An input column named `status` is kept, marked as input, beside ours."""
     leads = make_leads({"Phone": ["+1 201 555 0123"], "status": ["new lead"]})
     outcome = make_outcome(leads.index, [{"status": "dry_run"}])
     path = tmp_path / "results.xlsx"
@@ -252,7 +252,7 @@ def test_input_status_column_kept(tmp_path: Path, make_leads: LeadsFactory) -> N
     write_results(path, leads, outcome, make_summary())
 
     rows = sheet_rows(results_of(path))
-    assert rows[0][1] == "status"
+    assert rows[0][1] == "status (input)"
     assert rows[0][4] == "status"
     assert rows[1][1] == "new lead"
     assert rows[1][4] == "dry_run"
@@ -338,3 +338,16 @@ def test_workbook_mode_follows_umask(written: Path) -> None:
     os.umask(umask)
 
     assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
+
+
+def test_long_text_cut_with_mark(tmp_path: Path, make_leads: LeadsFactory) -> None:
+    """Text over Excel's cell limit is cut to the limit and ends in a mark."""
+    leads = make_leads({"Phone": ["+1 201 555 0123"], "Notes": ["x" * 40_000]})
+    outcome = make_outcome(leads.index, [{"status": "dry_run"}])
+    path = tmp_path / "results.xlsx"
+
+    write_results(path, leads, outcome, make_summary())
+
+    notes = sheet_rows(results_of(path))[1][1]
+    assert len(notes) == pipeline.write.MAX_CELL_CHARACTERS
+    assert notes.endswith(" [cut]")

@@ -136,6 +136,11 @@ async def make_call(request: Request) -> Response:
     if refusal is not None:
         return refusal
 
+    # ASP.NET Core binds a JSON body before the action runs, so the call of a
+    # client that disconnects during the delay is still placed here, as NLPearl
+    # may place it. Read the body now, because after a disconnect Starlette
+    # raises ClientDisconnect instead of returning it.
+    await request.body()
     await _delay(state)
     refusal = _reject_rate_limited(state)
     if refusal is None:

@@ -40,7 +40,7 @@ def serve(
     sandbox = Sandbox(settings)
     with _listen(port) as sock:
         bound_port = sock.getsockname()[1]
-        logger.info("NLPearl sandbox listening on http://%s:%d", HOST, bound_port)
+        logger.debug("NLPearl sandbox listening on http://%s:%d", HOST, bound_port)
         if ready is not None:
             ready(bound_port)
 
