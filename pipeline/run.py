@@ -149,7 +149,7 @@ def _open_ledger(config: Config, options: RunOptions) -> Iterator[Ledger | None]
 def _report_interrupted(count: int) -> None:
     if count:
         logger.warning(
-            "%d calls of an earlier run were sent without a recorded answer; "
+            "earlier calls sent without a recorded response: %d; "
             "their leads are marked unknown",
             count,
         )

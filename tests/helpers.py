@@ -23,7 +23,7 @@ from pipeline import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Longest wait in seconds for a process to reach a log line or to exit. A run of
+# Maximum wait in seconds for a process to reach a log line or to exit. A run of
 # a few dozen leads takes a few seconds, so reaching this means it hangs.
 PROCESS_TIMEOUT_SECONDS = 60
 
