@@ -72,6 +72,33 @@ class NLPearlClient:
             return _read_accepted(response)
         raise _classify_error(response, self._outbound_id)
 
+    async def get_account(self) -> dict[str, Any]:
+        """Return the account: name, totalAgents, creditBalance and status."""
+        return await self._get("/v1/Account")
+
+    async def get_outbound(self) -> dict[str, Any]:
+        """Return the outbound campaign; a 404 raises OutboundNotFound."""
+        return await self._get(f"/v1/Outbound/{quote(self._outbound_id, safe='')}")
+
+    async def _get(self, path: str) -> dict[str, Any]:
+        """GET a JSON object. A GET changes nothing, so any transport error retries."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.get(path)
+        except (httpx.TransportError, TimeoutError) as error:
+            raise CallRetryable(f"GET {path}: {type(error).__name__}") from error
+
+        if response.status_code != 200:
+            raise _classify_error(response, self._outbound_id)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise CallRejected(f"GET {path}: not a JSON object: {_excerpt(response)}")
+
+        return data
+
     async def _send(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """POST the body; translate transport errors by whether it was sent."""
         try:

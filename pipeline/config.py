@@ -100,6 +100,8 @@ class NLPearlSettings(_Section):
     timeout_seconds: Number = Field(default=15.0, gt=0)
     max_attempts: Whole = Field(default=4, ge=1, le=20)
     max_retry_seconds: Number = Field(default=120.0, gt=0)
+    calls_per_second: Number | None = Field(default=None, gt=0)
+    max_calls_per_run: Whole | None = Field(default=None, ge=0)
 
     @field_validator("base_url")
     @classmethod

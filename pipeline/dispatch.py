@@ -10,20 +10,19 @@ it takes another lead; calls already in flight finish and are recorded.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-import stamina
-
 from pipeline.client import CallAccepted, NLPearlClient
 from pipeline.config import NLPearlSettings
-from pipeline.errors import CallError, CallOutcomeUnknown, CallRetryable, RunStopped
+from pipeline.errors import CallError, CallOutcomeUnknown, RunStopped
+from pipeline.pacing import Pacer
 from pipeline.phones import mask_phone
 from pipeline.results import Status
+from pipeline.retry import with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -71,27 +70,28 @@ async def dispatch(
     jobs: Iterable[CallJob],
     client: NLPearlClient,
     settings: NLPearlSettings,
-    recorder: CallRecorder | None = None,
+    recorders: Sequence[CallRecorder] = (),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> DispatchReport:
     """Place every job's call with at most `settings.concurrency` in flight."""
     report = DispatchReport()
     queue = iter(jobs)
+    pacer = Pacer(settings.calls_per_second)
 
     async def worker() -> None:
         for job in _until_stopped(queue, report):
-            if recorder is not None:
+            for recorder in recorders:
                 recorder.sending(job)
-            result = await _place_call(job, client, settings, report, clock)
+            result = await _place_call(job, client, settings, pacer, report, clock)
             report.results.append(result)
-            if recorder is not None:
+            for recorder in recorders:
                 recorder.finished(job, result)
 
     async with asyncio.TaskGroup() as group:
         for _ in range(settings.concurrency):
             group.create_task(worker())
 
-    report.results += [_not_attempted(job, report.stopped) for job in queue]
+    report.results += not_attempted(queue, report.stopped)
 
     return report
 
@@ -111,12 +111,18 @@ async def _place_call(
     job: CallJob,
     client: NLPearlClient,
     settings: NLPearlSettings,
+    pacer: Pacer,
     report: DispatchReport,
     clock: Callable[[], datetime],
 ) -> CallResult:
     """Place one call, retrying only what cannot have placed it."""
+
+    async def make_call() -> CallAccepted:
+        await pacer.wait()
+        return await client.make_call(job.to, job.call_data)
+
     try:
-        accepted = await _make_call_with_retries(job, client, settings)
+        accepted = await with_retries(make_call, settings, f"row {job.row}")
     except RunStopped as error:
         report.stopped = report.stopped or error
         return _failed(job, error.reason, str(error))
@@ -127,7 +133,7 @@ async def _place_call(
         logger.warning("row %d: call failed: %s", job.row, error)
         return _failed(job, error.reason, str(error))
 
-    logger.info(
+    logger.debug(
         "row %d: called %s, request id %s, queue position %s",
         job.row,
         mask_phone(job.to),
@@ -136,32 +142,6 @@ async def _place_call(
     )
 
     return _called(job, accepted, clock())
-
-
-async def _make_call_with_retries(
-    job: CallJob, client: NLPearlClient, settings: NLPearlSettings
-) -> CallAccepted:
-    attempts = stamina.retry_context(
-        on=functools.partial(_backoff_for, job.row),
-        attempts=settings.max_attempts,
-        timeout=settings.max_retry_seconds,
-        wait_initial=1.0,
-        wait_max=30.0,
-    )
-    async for attempt in attempts:
-        with attempt:
-            return await client.make_call(job.to, job.call_data)
-
-    raise AssertionError("stamina.retry_context ended without an attempt")
-
-
-def _backoff_for(row: int, error: Exception) -> bool | float:
-    """Retry only errors that did not place a call; honour the server's wait."""
-    if not isinstance(error, CallRetryable):
-        return False
-    logger.info("row %d: retrying after %s", row, error)
-
-    return error.retry_after if error.retry_after is not None else True
 
 
 def _called(job: CallJob, accepted: CallAccepted, now: datetime) -> CallResult:
@@ -179,7 +159,10 @@ def _failed(job: CallJob, reason: str, detail: str) -> CallResult:
     return CallResult(job.row, Status.FAILED, reason, detail)
 
 
-def _not_attempted(job: CallJob, stopped: RunStopped | None) -> CallResult:
+def not_attempted(
+    jobs: Iterable[CallJob], stopped: RunStopped | None
+) -> list[CallResult]:
+    """Return a `run_stopped` result for each job that was never sent."""
     detail = f"not called because the run stopped: {stopped}" if stopped else ""
 
-    return CallResult(job.row, Status.SKIPPED, "run_stopped", detail)
+    return [CallResult(job.row, Status.SKIPPED, "run_stopped", detail) for job in jobs]

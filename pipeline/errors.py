@@ -6,7 +6,8 @@
     ├── OutputError               the results workbook cannot be written
     ├── RunStopped                the API refuses every call, so calling stops
     │   ├── CredentialsRejected   401 or 403: account id or secret key is wrong
-    │   └── OutboundNotFound      404: the outbound id is unknown
+    │   ├── OutboundNotFound      404: the outbound id is unknown
+    │   └── AccountNotReady       the account cannot place calls, or the API is down
     ├── RunLocked                 another run holds the ledger
     └── CallError                 one call failed; the dispatcher records it on its row
         ├── CallRejected          the API refused this call (400 and other 4xx)
@@ -57,6 +58,12 @@ class OutboundNotFound(RunStopped):
     """The API returned 404: the outbound id in the config is unknown."""
 
     reason = "outbound_not_found"
+
+
+class AccountNotReady(RunStopped):
+    """The pre-flight check found that calls cannot succeed now."""
+
+    reason = "account_not_ready"
 
 
 class RunLocked(PipelineError):

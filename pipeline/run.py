@@ -23,13 +23,16 @@ from pipeline.dispatch import (
     CallResult,
     DispatchReport,
     dispatch,
+    not_attempted,
 )
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, RunStopped
 from pipeline.history import apply_history
 from pipeline.ledger import Ledger, LedgerRecorder, ledger_lock
 from pipeline.load import load_leads
 from pipeline.logs import run_id_context
 from pipeline.mapping import build_call_data
+from pipeline.preflight import check_ready
+from pipeline.progress import Progress
 from pipeline.results import RunSummary, Status
 from pipeline.validate import validate_leads
 from pipeline.write import write_results
@@ -230,7 +233,7 @@ def _call_or_preview(
     clock: Callable[[], datetime],
 ) -> str:
     """Call every pending row, or mark it dry_run; return why calling stopped."""
-    pending = outcome.index[outcome["status"] == Status.PENDING.value]
+    pending = _within_run_limit(outcome, config.nlpearl.max_calls_per_run)
     if target.dry_run:
         outcome.loc[pending, "status"] = Status.DRY_RUN.value
         logger.info("dry run: %d rows would be called", len(pending))
@@ -240,12 +243,30 @@ def _call_or_preview(
         CallJob(int(row), outcome.at[row, "phone_e164"], outcome.at[row, "call_data"])
         for row in pending
     ]
-    logger.info("calling %d leads", len(jobs))
     report = asyncio.run(_dispatch(jobs, config, target, recorder, clock))
     for result in report.results:
         _apply_result(outcome, result)
 
     return str(report.stopped or "")
+
+
+def _within_run_limit(outcome: pd.DataFrame, limit: int | None) -> pd.Index:
+    """Return the pending rows to call; skip those over the per-run limit."""
+    pending = outcome.index[outcome["status"] == Status.PENDING.value]
+    if limit is None or len(pending) <= limit:
+        return pending
+
+    over = pending[limit:]
+    outcome.loc[over, "status"] = Status.SKIPPED.value
+    outcome.loc[over, "reason"] = "run_limit"
+    outcome.loc[over, "detail"] = (
+        f"nlpearl.max_calls_per_run is {limit}; a later run will call it"
+    )
+    logger.warning(
+        "max_calls_per_run %d reached: %d leads left for later", limit, len(over)
+    )
+
+    return pending[:limit]
 
 
 async def _dispatch(
@@ -273,7 +294,18 @@ async def _dispatch(
         client = NLPearlClient(
             http, settings.outbound_id, timeout_seconds=settings.timeout_seconds
         )
-        return await dispatch(jobs, client, settings, recorder, clock)
+        try:
+            await check_ready(client, settings)
+        except RunStopped as error:
+            return DispatchReport(not_attempted(jobs, error), error)
+
+        logger.info("calling %d leads", len(jobs))
+        progress = Progress(len(jobs))
+        recorders = [progress] if recorder is None else [recorder, progress]
+        try:
+            return await dispatch(jobs, client, settings, recorders, clock)
+        finally:
+            progress.close()
 
 
 def _credentials(config: Config) -> Credentials:

@@ -204,7 +204,7 @@ def test_wrong_secret_exit_code(
     assert result.exit_code == ExitCode.STOPPED
     assert "credentials were not accepted" in result.stderr
     assert statuses(tmp_path / "out" / "results.xlsx") == [
-        "failed",
+        "skipped",
         "skipped",
         "rejected",
     ]
@@ -296,3 +296,18 @@ def test_error_lines_carry_run_id(tmp_path: Path) -> None:
     error_line = result.stderr.strip().splitlines()[-1]
     assert " run=-" not in error_line
     assert re.search(r" run=\d{8}T\d{6}Z-[0-9a-f]{6} ", error_line)
+
+
+def test_run_limit_skips_the_rest(tmp_path: Path) -> None:
+    """Leads over max_calls_per_run are skipped with reason run_limit."""
+    config = write_config(tmp_path, nlpearl="sandbox = true\nmax_calls_per_run = 1")
+
+    result = invoke("run", str(config))
+
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert statuses(tmp_path / "out" / "results.xlsx") == [
+        "called",
+        "skipped",
+        "rejected",
+    ]
+    assert "max_calls_per_run 1 reached" in result.stderr

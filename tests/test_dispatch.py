@@ -233,7 +233,7 @@ def test_recorder_hears_before_and_after() -> None:
             base_url="http://127.0.0.1",
         ) as http:
             client = NLPearlClient(http, OUTBOUND, timeout_seconds=1.0)
-            await dispatch(jobs, client, config, recorder)
+            await dispatch(jobs, client, config, [recorder])
 
     asyncio.run(go())
 

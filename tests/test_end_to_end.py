@@ -172,12 +172,12 @@ def test_unknown_outbound_stops_run(tmp_path: Path, sandbox_url: str) -> None:
 
 
 def test_logs_mask_phone_numbers(tmp_path: Path, sandbox_url: str) -> None:
-    """No log line of a run shows a full phone number."""
+    """No log line of a verbose run shows a full phone number."""
     leads = tmp_path / "leads.csv"
     leads.write_text(LEADS_CSV, encoding="utf-8")
     config = write_config(tmp_path, sandbox_url, leads, sandbox.DEMO_OUTBOUND_ID)
 
-    finished = run_pipeline(config)
+    finished = run_pipeline(config, "--verbose")
 
     for number, _ in EXPECTED_CALLS:
         assert number not in finished.stderr
