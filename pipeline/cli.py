@@ -6,6 +6,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -109,6 +110,33 @@ def run_command(
     sys.exit(summary.exit_code())
 
 
+class ErrorRateType(click.ParamType):
+    """Click type of `--error-rate STATUS=SHARE`, such as `503=0.1`."""
+
+    name = "STATUS=SHARE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, float]:
+        """Parse `STATUS=SHARE` into a server error status and a share from 0 to 1."""
+        status_text, _, share_text = str(value).partition("=")
+        try:
+            status = int(status_text)
+            share = float(share_text)
+        except ValueError:
+            self.fail(f"{value!r} is not STATUS=SHARE, such as 503=0.1", param, ctx)
+
+        if status not in sandbox.SERVER_ERROR_STATUSES:
+            self.fail(f"{status} is not a server error status (500 to 599)", param, ctx)
+        if not 0.0 <= share <= 1.0:
+            self.fail(f"the share of {status} must be between 0 and 1", param, ctx)
+
+        return status, share
+
+
+SHARE = click.FloatRange(0.0, 1.0)
+
+
 @cli.command("sandbox")
 @click.option(
     "--port",
@@ -133,33 +161,102 @@ def run_command(
     help="Agents behind the outbound; calls beyond them wait in the queue.",
 )
 @click.option(
+    "--call-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Length of every simulated call in seconds, after which its agent is free.",
+)
+@click.option(
     "--latency",
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Seconds added before every answer.",
+    help="Delay in seconds before every authorized API response.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Make Call requests per second admitted before the sandbox responds with "
+    "429 and Retry-After. Default: no limit.",
+)
+@click.option(
+    "--error-rate",
+    "error_rates",
+    type=ErrorRateType(),
+    multiple=True,
+    help="Share (0 to 1) of Make Call requests that get the server error STATUS and "
+    "record no call, such as 503=0.1. Repeat for several statuses.",
+)
+@click.option(
+    "--drop-before-record-rate",
+    type=SHARE,
+    default=0.0,
+    show_default=True,
+    help="Share (0 to 1) of Make Call requests whose connection closes without a "
+    "response and without recording the call.",
+)
+@click.option(
+    "--drop-after-record-rate",
+    type=SHARE,
+    default=0.0,
+    show_default=True,
+    help="Share (0 to 1) of accepted calls that are recorded and whose connection "
+    "then closes without a response.",
+)
+@click.option(
+    "--timeout-rate",
+    type=SHARE,
+    default=0.0,
+    show_default=True,
+    help="Share (0 to 1) of accepted calls that are recorded but whose response is "
+    "held back for an hour, so the client times out.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed of the random fault draws, so that a session can be repeated. "
+    "Default: a new seed at every start.",
 )
 def sandbox_command(
-    port: int, outbound_ids: tuple[str, ...], agents: int, latency: float
+    port: int,
+    outbound_ids: tuple[str, ...],
+    agents: int,
+    call_seconds: float,
+    latency: float,
+    rate_limit: float | None,
+    error_rates: tuple[tuple[int, float], ...],
+    drop_before_record_rate: float,
+    drop_after_record_rate: float,
+    timeout_rate: float,
+    seed: int | None,
 ) -> None:
     """Serve a fake NLPearl API on 127.0.0.1 until interrupted.
 
     It accepts the credentials in NLPEARL_ACCOUNT_ID and NLPEARL_SECRET_KEY
     when both are set, else the demo pair sandbox-account:sandbox-secret.
-    GET /_sandbox/calls lists every call it accepted.
+    GET /_sandbox/calls lists every call it accepted. The rate limit, error,
+    drop and timeout options apply to Make Call requests only.
     """
     configure_logging()
     try:
         credentials = credentials_from_environment(sandbox_fallback=SANDBOX_CREDENTIALS)
-    except PipelineError as error:
+        settings = sandbox.SandboxSettings(
+            account_id=credentials.account_id,
+            secret_key=credentials.secret_key,
+            outbound_ids=outbound_ids,
+            agents=agents,
+            call_seconds=call_seconds,
+            latency_seconds=latency,
+            rate_limit_per_second=rate_limit,
+            error_rates=_error_rate_map(error_rates),
+            drop_before_record_rate=drop_before_record_rate,
+            drop_after_record_rate=drop_after_record_rate,
+            timeout_after_record_rate=timeout_rate,
+            seed=seed,
+        )
+    except (PipelineError, ValueError) as error:
         raise click.UsageError(str(error)) from error
-    settings = sandbox.SandboxSettings(
-        account_id=credentials.account_id,
-        secret_key=credentials.secret_key,
-        outbound_ids=outbound_ids,
-        agents=agents,
-        latency_seconds=latency,
-    )
 
     def announce(actual_port: int) -> None:
         click.echo(f"NLPearl sandbox listening on http://127.0.0.1:{actual_port}")
@@ -169,6 +266,17 @@ def sandbox_command(
         serve(settings, port=port, ready=announce)
     except KeyboardInterrupt:
         logger.info("sandbox stopped")
+
+
+def _error_rate_map(error_rates: tuple[tuple[int, float], ...]) -> dict[int, float]:
+    """Turn the `--error-rate` pairs into a map, raising ValueError on a repeat."""
+    rates: dict[int, float] = {}
+    for status, share in error_rates:
+        if status in rates:
+            raise ValueError(f"--error-rate gives status {status} more than once")
+        rates[status] = share
+
+    return rates
 
 
 def main() -> None:

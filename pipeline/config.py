@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
+from pipeline.sandbox.model import SERVER_ERROR_STATUSES
 
 ACCOUNT_ID_VARIABLE = "NLPEARL_ACCOUNT_ID"
 SECRET_KEY_VARIABLE = "NLPEARL_SECRET_KEY"
@@ -38,6 +39,7 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 Flag = Annotated[bool, Strict()]
 Whole = Annotated[int, Strict()]
 Number = Annotated[float, Strict()]
+Share = Annotated[float, Strict(), Field(ge=0, le=1)]
 
 
 class _Section(BaseModel):
@@ -143,6 +145,65 @@ class LedgerSettings(_Section):
     cooldown_days: Number = Field(default=30.0, ge=0)
 
 
+class SandboxKnobs(_Section):
+    """Agent queue and injected faults of the in-process sandbox.
+
+    The keys are the `pipeline.sandbox.SandboxSettings` fields of the same names. They
+    apply only when `nlpearl.sandbox = true`, and other runs ignore them.
+    """
+
+    agents: Whole = Field(default=3, ge=1)
+    call_seconds: Number = Field(default=60.0, gt=0)
+    latency_seconds: Number = Field(default=0.0, ge=0)
+    rate_limit_per_second: Number | None = Field(default=None, gt=0)
+    error_rates: dict[int, Share] = {}
+    drop_before_record_rate: Share = 0.0
+    drop_after_record_rate: Share = 0.0
+    timeout_after_record_rate: Share = 0.0
+    connect_error_rate: Share = 0.0
+    seed: Whole | None = None
+
+    @field_validator("error_rates", mode="before")
+    @classmethod
+    def _check_status_keys(cls, value: Any) -> Any:
+        # TOML keys are text, and pydantic would also read "503.0" or " 503" as 503.
+        if isinstance(value, dict):
+            for key in value:
+                if not _is_status_text(key):
+                    raise ValueError(f"key {key!r} is not an HTTP status such as 503")
+
+        return value
+
+    @field_validator("error_rates")
+    @classmethod
+    def _check_statuses(cls, value: dict[int, float]) -> dict[int, float]:
+        for status in value:
+            if status not in SERVER_ERROR_STATUSES:
+                raise ValueError(f"{status} is not a server error status (500 to 599)")
+
+        return value
+
+    @model_validator(mode="after")
+    def _check_sums(self) -> SandboxKnobs:
+        if sum(self.error_rates.values()) > 1:
+            raise ValueError("the shares in error_rates add up to more than 1")
+        if self.drop_after_record_rate + self.timeout_after_record_rate > 1:
+            raise ValueError(
+                "drop_after_record_rate and timeout_after_record_rate add up to "
+                "more than 1"
+            )
+
+        return self
+
+
+def _is_status_text(key: object) -> bool:
+    """Return whether a key is an int or a text of ASCII digits only."""
+    if isinstance(key, str):
+        return key.isascii() and key.isdigit()
+
+    return isinstance(key, int) and not isinstance(key, bool)
+
+
 class Config(_Section):
     """A whole run configuration, as read from one TOML file."""
 
@@ -152,6 +213,7 @@ class Config(_Section):
     nlpearl: NLPearlSettings
     output: OutputSettings
     ledger: LedgerSettings = LedgerSettings()
+    sandbox: SandboxKnobs = SandboxKnobs()
 
     @field_validator("call_data")
     @classmethod

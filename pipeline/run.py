@@ -34,6 +34,7 @@ from pipeline.mapping import build_call_data
 from pipeline.preflight import check_ready
 from pipeline.progress import Progress
 from pipeline.results import RunSummary, Status
+from pipeline.transport import AiohttpTransport
 from pipeline.validate import validate_leads
 from pipeline.write import write_results
 
@@ -279,7 +280,11 @@ async def _dispatch(
     settings = config.nlpearl
     credentials = target.credentials
     assert credentials is not None
-    transport = target.transport or _sandbox_transport(config, credentials)
+    transport = (
+        target.transport
+        or _sandbox_transport(config, credentials)
+        or AiohttpTransport(max_connections=settings.concurrency)
+    )
     base_url = settings.base_url or "http://127.0.0.1"
     headers = {"Authorization": credentials.bearer_token()}
     limits = httpx.Limits(max_connections=settings.concurrency)
@@ -326,6 +331,7 @@ def _sandbox_transport(
         account_id=credentials.account_id,
         secret_key=credentials.secret_key,
         outbound_ids=(config.nlpearl.outbound_id,),
+        **config.sandbox.model_dump(),
     )
     logger.info("calling the in-process NLPearl sandbox; no real call is placed")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,10 +14,12 @@ from pipeline.config import (
     CallVariable,
     Config,
     Credentials,
+    SandboxKnobs,
     credentials_from_environment,
     load_config,
 )
 from pipeline.errors import ConfigError
+from pipeline.sandbox import SandboxSettings
 
 VALID_TOML = """\
 [input]
@@ -198,6 +201,73 @@ def test_absolute_paths_stay_unchanged(tmp_path: Path) -> None:
             "  'nlpearl.base_url': 'api.nlpearl.ai' must start with https:// or http://",
             id="base-url-without-scheme",
         ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\nlatency = 0.5\n\n[output]",
+            "  unknown key 'sandbox.latency'",
+            id="sandbox-unknown-key",
+        ),
+        pytest.param(
+            "[output]",
+            '[sandbox]\nlatency_seconds = "0.5"\n\n[output]',
+            "  'sandbox.latency_seconds': Input should be a valid number",
+            id="sandbox-quoted-number",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\nagents = 0\n\n[output]",
+            "  'sandbox.agents': Input should be greater than or equal to 1",
+            id="sandbox-no-agents",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\nrate_limit_per_second = 0\n\n[output]",
+            "  'sandbox.rate_limit_per_second': Input should be greater than 0",
+            id="sandbox-zero-rate-limit",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\ndrop_after_record_rate = 1.5\n\n[output]",
+            "  'sandbox.drop_after_record_rate': Input should be less than or equal",
+            id="sandbox-share-above-one",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\nseed = 1.5\n\n[output]",
+            "  'sandbox.seed': Input should be a valid integer",
+            id="sandbox-fractional-seed",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\nerror_rates = { 404 = 0.1 }\n\n[output]",
+            "  'sandbox.error_rates': 404 is not a server error status (500 to 599)",
+            id="sandbox-client-error-status",
+        ),
+        pytest.param(
+            "[output]",
+            '[sandbox]\nerror_rates = { "503.0" = 0.1 }\n\n[output]',
+            "  'sandbox.error_rates': key '503.0' is not an HTTP status such as 503",
+            id="sandbox-status-not-digits",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\nerror_rates = { 503 = -0.1 }\n\n[output]",
+            "  'sandbox.error_rates.503': Input should be greater than or equal to 0",
+            id="sandbox-negative-error-share",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\nerror_rates = { 500 = 0.6, 503 = 0.6 }\n\n[output]",
+            "  'sandbox': the shares in error_rates add up to more than 1",
+            id="sandbox-error-sum-above-one",
+        ),
+        pytest.param(
+            "[output]",
+            "[sandbox]\ndrop_after_record_rate = 0.6\n"
+            "timeout_after_record_rate = 0.6\n\n[output]",
+            "  'sandbox': drop_after_record_rate and timeout_after_record_rate add up",
+            id="sandbox-after-record-sum-above-one",
+        ),
     ],
 )
 def test_invalid_config_names_key(
@@ -375,3 +445,61 @@ def test_credentials_text_hides_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hidden-secret-1" not in str(credentials)
     assert "hidden-secret-1" not in f"{credentials}"
     assert "account-1" in repr(credentials)
+
+
+SANDBOX_TABLE = """
+[sandbox]
+agents = 5
+call_seconds = 30
+latency_seconds = 0.25
+rate_limit_per_second = 2.5
+error_rates = { 500 = 0.1, 503 = 0.2 }
+drop_before_record_rate = 0.05
+drop_after_record_rate = 0.15
+timeout_after_record_rate = 0.25
+connect_error_rate = 0.3
+seed = 7
+"""
+
+
+def test_sandbox_table_read(tmp_path: Path) -> None:
+    """Every key of the [sandbox] table is read with its TOML type."""
+    config = load_config(write_config(tmp_path, VALID_TOML + SANDBOX_TABLE))
+
+    assert config.sandbox == SandboxKnobs(
+        agents=5,
+        call_seconds=30.0,
+        latency_seconds=0.25,
+        rate_limit_per_second=2.5,
+        error_rates={500: 0.1, 503: 0.2},
+        drop_before_record_rate=0.05,
+        drop_after_record_rate=0.15,
+        timeout_after_record_rate=0.25,
+        connect_error_rate=0.3,
+        seed=7,
+    )
+
+
+def test_sandbox_table_defaults(tmp_path: Path) -> None:
+    """Without a [sandbox] table the knobs have the sandbox's own defaults."""
+    config = load_config(write_config(tmp_path, VALID_TOML))
+
+    settings = SandboxSettings(**config.sandbox.model_dump())
+    assert settings == SandboxSettings()
+
+
+def test_sandbox_knobs_name_settings() -> None:
+    """Every [sandbox] key is a SandboxSettings field, so a run can pass them on."""
+    setting_names = {field.name for field in dataclasses.fields(SandboxSettings)}
+
+    assert set(SandboxKnobs.model_fields) <= setting_names
+
+
+def test_sandbox_table_with_base_url(tmp_path: Path) -> None:
+    """A [sandbox] table is valid beside a base_url, so a live config may keep it."""
+    text = edited("sandbox = true", 'base_url = "https://api.nlpearl.ai"')
+
+    config = load_config(write_config(tmp_path, text + SANDBOX_TABLE))
+
+    assert config.nlpearl.sandbox is False
+    assert config.sandbox.agents == 5

@@ -353,7 +353,7 @@ def test_timeout_exits_one(tmp_path: Path) -> None:
     phones = fake_phones(random.Random(9), per_country=1)
     leads = write_leads(tmp_path / "leads.csv", phones)
 
-    with start_sandbox("--latency", "1.0") as url:
+    with start_sandbox("--timeout-rate", "1") as url:
         config = write_config(
             tmp_path, url, leads, OUTBOUND, nlpearl="timeout_seconds = 0.2"
         )

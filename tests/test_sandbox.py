@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from helpers import start_sandbox
+from click.testing import CliRunner
+from helpers import environment, start_sandbox
 
+from pipeline import cli as cli_module
+from pipeline import run as run_module
+from pipeline.client import CallAccepted, NLPearlClient
+from pipeline.config import Config
+from pipeline.errors import CallError, CallOutcomeUnknown, CallRetryable
 from pipeline.sandbox import (
     CALLER_NUMBER,
     DEMO_ACCOUNT_ID,
@@ -29,6 +37,7 @@ from pipeline.sandbox import (
     Sandbox,
     SandboxSettings,
 )
+from pipeline.sandbox.server import serve
 
 BASE_URL = "http://127.0.0.1"
 AUTHORIZATION = f"Bearer {DEMO_ACCOUNT_ID}:{DEMO_SECRET_KEY}"
@@ -446,6 +455,234 @@ def test_latency_delays_response() -> None:
     assert elapsed >= 0.05
 
 
+def send_or_fail(
+    sandbox: Sandbox, request: httpx.Request, timeout: float = 5.0
+) -> httpx.Response | httpx.TransportError:
+    """Send one request in-process and return its response or its transport error."""
+
+    async def send_request() -> httpx.Response | httpx.TransportError:
+        transport = sandbox.transport()
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, timeout=timeout
+        ) as client:
+            try:
+                return await client.send(request)
+            except httpx.TransportError as error:
+                return error
+
+    return asyncio.run(send_request())
+
+
+def test_drop_before_record_not_recorded() -> None:
+    """A connection dropped before recording raises RemoteProtocolError, no call."""
+    sandbox = Sandbox(SandboxSettings(drop_before_record_rate=1.0))
+
+    result = send_or_fail(sandbox, make_call())
+
+    assert isinstance(result, httpx.RemoteProtocolError)
+    assert sandbox.calls == []
+    assert sandbox.requests_seen == 1
+
+
+def test_drop_after_record_recorded() -> None:
+    """A connection dropped after recording raises RemoteProtocolError, call kept."""
+    sandbox = Sandbox(SandboxSettings(drop_after_record_rate=1.0))
+
+    result = send_or_fail(sandbox, make_call(call_data={"firstName": "Ada"}))
+
+    assert isinstance(result, httpx.RemoteProtocolError)
+    assert len(sandbox.calls) == 1
+    assert sandbox.calls[0].to == PHONE
+    assert sandbox.calls[0].call_data == {"firstName": "Ada"}
+
+
+def test_drop_checked_after_error_status() -> None:
+    """An injected error status wins over a dropped connection."""
+    settings = SandboxSettings(error_rates={503: 1.0}, drop_before_record_rate=1.0)
+
+    result = send_or_fail(Sandbox(settings), make_call())
+
+    assert isinstance(result, httpx.Response)
+    assert result.status_code == 503
+
+
+def test_drop_checked_before_body() -> None:
+    """A dropped connection wins over an invalid body, which is never validated."""
+    sandbox = Sandbox(SandboxSettings(drop_before_record_rate=1.0))
+
+    result = send_or_fail(sandbox, raw_call(b"{"))
+
+    assert isinstance(result, httpx.RemoteProtocolError)
+
+
+def test_drop_after_record_needs_valid_body() -> None:
+    """An invalid body gets its 400, because only recorded calls are dropped after."""
+    sandbox = Sandbox(SandboxSettings(drop_after_record_rate=1.0))
+
+    result = send_or_fail(sandbox, raw_call(b"{}"))
+
+    assert isinstance(result, httpx.Response)
+    assert result.status_code == 400
+    assert sandbox.calls == []
+
+
+def test_connect_error_not_sent() -> None:
+    """A refused connection raises ConnectError before the sandbox receives it."""
+    sandbox = Sandbox(SandboxSettings(connect_error_rate=1.0))
+
+    result = send_or_fail(sandbox, make_call())
+
+    assert isinstance(result, httpx.ConnectError)
+    assert sandbox.requests_seen == 0
+    assert sandbox.calls == []
+
+
+def test_connect_error_only_make_call() -> None:
+    """Refused connections apply to Make Call only, so Get Account still works."""
+    sandbox = Sandbox(SandboxSettings(connect_error_rate=1.0))
+
+    result = send_or_fail(sandbox, get("/v1/Account"))
+
+    assert isinstance(result, httpx.Response)
+    assert result.status_code == 200
+
+
+def test_withheld_response_read_timeout() -> None:
+    """A withheld response raises ReadTimeout after the client's read timeout."""
+    sandbox = Sandbox(SandboxSettings(timeout_after_record_rate=1.0))
+
+    started = time.perf_counter()
+    result = send_or_fail(sandbox, make_call(), timeout=0.1)
+    elapsed = time.perf_counter() - started
+
+    assert isinstance(result, httpx.ReadTimeout)
+    assert 0.1 <= elapsed < 2.0
+    assert len(sandbox.calls) == 1
+
+
+def test_latency_beyond_read_timeout() -> None:
+    """Latency longer than the read timeout raises ReadTimeout, as on a socket."""
+    sandbox = Sandbox(SandboxSettings(latency_seconds=1.0))
+
+    result = send_or_fail(sandbox, make_call(), timeout=0.05)
+
+    assert isinstance(result, httpx.ReadTimeout)
+
+
+def fault_names(sandbox: Sandbox, count: int = 20, timeout: float = 5.0) -> list[str]:
+    """Send Make Call requests and name each response or transport error by type."""
+    results = [send_or_fail(sandbox, make_call(), timeout) for _ in range(count)]
+
+    return [type(result).__name__ for result in results]
+
+
+def test_after_record_faults_share_draw() -> None:
+    """Drops and timeouts after recording split the calls, and all are recorded."""
+    settings = SandboxSettings(
+        drop_after_record_rate=0.5, timeout_after_record_rate=0.5, seed=5
+    )
+    sandbox = Sandbox(settings)
+
+    names = fault_names(sandbox, count=12, timeout=0.05)
+
+    assert set(names) == {"RemoteProtocolError", "ReadTimeout"}
+    assert len(sandbox.calls) == 12
+
+
+def test_connection_faults_repeat_with_seed() -> None:
+    """Two sandboxes with the same seed refuse and drop the same requests."""
+    settings = SandboxSettings(
+        connect_error_rate=0.2,
+        drop_before_record_rate=0.3,
+        drop_after_record_rate=0.3,
+        seed=9,
+    )
+
+    first = fault_names(Sandbox(settings))
+    second = fault_names(Sandbox(settings))
+
+    assert first == second
+    assert set(first) == {"Response", "ConnectError", "RemoteProtocolError"}
+
+
+def client_result(
+    settings: SandboxSettings, timeout_seconds: float = 5.0
+) -> CallAccepted | CallError:
+    """Place one call with the pipeline's API client and return what it makes of it."""
+
+    async def place_call() -> CallAccepted | CallError:
+        headers = {"Authorization": AUTHORIZATION}
+        async with httpx.AsyncClient(
+            transport=Sandbox(settings).transport(),
+            base_url=BASE_URL,
+            headers=headers,
+            timeout=timeout_seconds,
+        ) as http:
+            client = NLPearlClient(
+                http, DEMO_OUTBOUND_ID, timeout_seconds=timeout_seconds
+            )
+            try:
+                return await client.make_call(PHONE, {})
+            except CallError as error:
+                return error
+
+    return asyncio.run(place_call())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected", "cause"),
+    [
+        ({"connect_error_rate": 1.0}, CallRetryable, "ConnectError"),
+        ({"drop_before_record_rate": 1.0}, CallOutcomeUnknown, "RemoteProtocolError"),
+        ({"drop_after_record_rate": 1.0}, CallOutcomeUnknown, "RemoteProtocolError"),
+        ({"timeout_after_record_rate": 1.0}, CallOutcomeUnknown, "ReadTimeout"),
+    ],
+    ids=["connect-error", "drop-before", "drop-after", "timeout"],
+)
+def test_client_reads_connection_faults(
+    overrides: dict[str, float], expected: type[CallError], cause: str
+) -> None:
+    """The API client retries a refused connection and calls the others unknown."""
+    result = client_result(SandboxSettings(**overrides), timeout_seconds=0.1)
+
+    assert isinstance(result, expected)
+    assert str(result).endswith(cause)
+
+
+def test_config_table_reaches_sandbox(make_config: Callable[..., Config]) -> None:
+    """The config's [sandbox] table sets the in-process sandbox of a run."""
+    config = make_config(sandbox={"agents": 7, "connect_error_rate": 1.0})
+    transport = run_module._sandbox_transport(config, run_module.SANDBOX_CREDENTIALS)
+    assert transport is not None
+
+    async def send_both() -> tuple[httpx.Response, httpx.TransportError | None]:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            account = await client.send(get("/v1/Account"))
+            try:
+                await client.send(make_call(outbound_id="outbound-test"))
+            except httpx.TransportError as error:
+                return account, error
+
+        return account, None
+
+    account, error = asyncio.run(send_both())
+
+    assert account.json()["totalAgents"] == 7
+    assert isinstance(error, httpx.ConnectError)
+
+
+def test_config_table_unused_live(make_config: Callable[..., Config]) -> None:
+    """A run against a base_url gets no sandbox, whatever its [sandbox] table sets."""
+    config = make_config(
+        nlpearl={"sandbox": False, "base_url": "http://127.0.0.1:9"},
+        sandbox={"drop_after_record_rate": 1.0},
+    )
+
+    transport = run_module._sandbox_transport(config, run_module.SANDBOX_CREDENTIALS)
+
+    assert transport is None
+
+
 def call_request(sandbox: Sandbox, request_id: str) -> dict[str, Any]:
     """Return the Get Call Request body for a request id."""
     response = send_one(sandbox, get(f"/v1/Outbound/CallRequest/{request_id}"))
@@ -593,6 +830,10 @@ def test_sandbox_delete_resets() -> None:
         {"error_rates": {500: 1.5}},
         {"error_rates": {500: 0.6, 503: 0.6}},
         {"timeout_after_record_rate": -0.1},
+        {"drop_before_record_rate": 1.5},
+        {"drop_after_record_rate": -0.1},
+        {"connect_error_rate": 2.0},
+        {"drop_after_record_rate": 0.6, "timeout_after_record_rate": 0.6},
     ],
 )
 def test_settings_reject_invalid(overrides: dict[str, Any]) -> None:
@@ -680,3 +921,192 @@ def test_dropped_client_call_recorded() -> None:
 
     assert len(calls) == 1
     assert calls[0]["to"] == PHONE
+
+
+@contextlib.contextmanager
+def start_logged_sandbox(log_path: Path, *options: str) -> Iterator[str]:
+    """Start `python -m pipeline sandbox --port 0 OPTIONS`, logging to `log_path`."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "sandbox", "--port", "0", *options],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPOSITORY_ROOT,
+            env=environment(),
+        )
+    with process:
+        try:
+            line = read_line(process)
+            assert line.startswith("NLPearl sandbox listening on http://"), line
+            yield line.split()[-1]
+        finally:
+            process.terminate()
+            process.wait(timeout=10.0)
+
+
+def raw_make_call(base_url: str) -> bytes:
+    """Send a Make Call request over a plain socket and return every byte received."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    body = json.dumps({"to": PHONE}).encode()
+    head = (
+        f"POST {CALL_PATH} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {AUTHORIZATION}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=5.0) as connection:
+        connection.sendall(head.encode() + body)
+        chunk = connection.recv(65536)
+        while chunk:
+            received += chunk
+            chunk = connection.recv(65536)
+
+    return received
+
+
+@pytest.mark.parametrize(
+    ("option", "recorded"),
+    [("--drop-before-record-rate", 0), ("--drop-after-record-rate", 1)],
+    ids=["before-record", "after-record"],
+)
+def test_real_server_drops_connection(
+    tmp_path: Path, option: str, recorded: int
+) -> None:
+    """The real server closes a dropped connection without sending a byte."""
+    log_path = tmp_path / "sandbox.log"
+    with start_logged_sandbox(log_path, option, "1") as base_url:
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(
+                f"{base_url}{CALL_PATH}",
+                json={"to": PHONE},
+                headers={"Authorization": AUTHORIZATION},
+                timeout=5.0,
+            )
+        received = raw_make_call(base_url)
+        stats = httpx.get(f"{base_url}/_sandbox/stats", timeout=5.0).json()
+
+    log = log_path.read_text(encoding="utf-8")
+    assert received == b""
+    assert stats == {"requests": 2, "accepted": 2 * recorded}
+    assert "ERROR" not in log
+    assert "Traceback" not in log
+
+
+def test_real_server_withholds_response(tmp_path: Path) -> None:
+    """The real server records a call and never responds, so the client times out."""
+    log_path = tmp_path / "sandbox.log"
+    with start_logged_sandbox(log_path, "--timeout-rate", "1") as base_url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                f"{base_url}{CALL_PATH}",
+                json={"to": PHONE},
+                headers={"Authorization": AUTHORIZATION},
+                timeout=0.2,
+            )
+        stats = httpx.get(f"{base_url}/_sandbox/stats", timeout=5.0).json()
+
+    assert stats == {"requests": 1, "accepted": 1}
+    assert "Traceback" not in log_path.read_text(encoding="utf-8")
+
+
+def test_serve_rejects_connect_errors() -> None:
+    """A real server cannot refuse single connections, so serve rejects the knob."""
+    with pytest.raises(ValueError, match="connect_error_rate works only in-process"):
+        serve(SandboxSettings(connect_error_rate=0.5), port=0)
+
+
+@pytest.fixture
+def served_settings(monkeypatch: pytest.MonkeyPatch) -> list[SandboxSettings]:
+    """Replace the CLI's server with one that only stores the settings it gets."""
+    served: list[SandboxSettings] = []
+
+    def store(settings: SandboxSettings, **_: object) -> None:
+        served.append(settings)
+
+    monkeypatch.setattr(cli_module, "serve", store)
+    monkeypatch.delenv("NLPEARL_ACCOUNT_ID", raising=False)
+    monkeypatch.delenv("NLPEARL_SECRET_KEY", raising=False)
+
+    return served
+
+
+def test_cli_flags_set_every_knob(served_settings: list[SandboxSettings]) -> None:
+    """Each fault and queue flag of `sandbox` sets its sandbox setting."""
+    arguments = [
+        "sandbox",
+        "--agents=5",
+        "--call-seconds=30",
+        "--latency=0.25",
+        "--rate-limit=2.5",
+        "--error-rate=500=0.1",
+        "--error-rate=503=0.2",
+        "--drop-before-record-rate=0.05",
+        "--drop-after-record-rate=0.15",
+        "--timeout-rate=0.25",
+        "--seed=7",
+    ]
+
+    result = CliRunner().invoke(cli_module.cli, arguments)
+
+    assert result.exit_code == 0, result.output
+    settings = served_settings[0]
+    assert settings.agents == 5
+    assert settings.call_seconds == 30.0
+    assert settings.latency_seconds == 0.25
+    assert settings.rate_limit_per_second == 2.5
+    assert dict(settings.error_rates) == {500: 0.1, 503: 0.2}
+    assert settings.drop_before_record_rate == 0.05
+    assert settings.drop_after_record_rate == 0.15
+    assert settings.timeout_after_record_rate == 0.25
+    assert settings.connect_error_rate == 0.0
+    assert settings.seed == 7
+
+
+def test_cli_defaults_inject_nothing(served_settings: list[SandboxSettings]) -> None:
+    """Without fault flags the served sandbox has the default settings."""
+    result = CliRunner().invoke(cli_module.cli, ["sandbox"])
+
+    assert result.exit_code == 0, result.output
+    assert served_settings == [SandboxSettings()]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--error-rate", "503"], "'503' is not STATUS=SHARE, such as 503=0.1"),
+        (["--error-rate", "404=0.1"], "404 is not a server error status (500 to 599)"),
+        (["--error-rate", "503=1.5"], "the share of 503 must be between 0 and 1"),
+        (
+            ["--error-rate", "503=0.1", "--error-rate", "503=0.2"],
+            "--error-rate gives status 503 more than once",
+        ),
+        (
+            ["--error-rate", "500=0.6", "--error-rate", "503=0.6"],
+            "sum of error_rates must be between 0 and 1",
+        ),
+        (
+            ["--drop-after-record-rate", "0.6", "--timeout-rate", "0.6"],
+            "drop_after_record_rate + timeout_after_record_rate must be between",
+        ),
+        (["--drop-before-record-rate", "2"], "'--drop-before-record-rate'"),
+    ],
+    ids=[
+        "no-share",
+        "client-error-status",
+        "share-above-one",
+        "status-twice",
+        "error-sum-above-one",
+        "after-record-sum-above-one",
+        "drop-share-above-one",
+    ],
+)
+def test_cli_rejects_invalid_knobs(
+    served_settings: list[SandboxSettings], arguments: list[str], message: str
+) -> None:
+    """Invalid fault flags exit with code 2 and a message, and serve nothing."""
+    result = CliRunner().invoke(cli_module.cli, ["sandbox", *arguments])
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert served_settings == []

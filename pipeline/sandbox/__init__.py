@@ -2,8 +2,8 @@
 
 `Sandbox(settings).transport()` gives an httpx transport that calls the app in the
 same process, without a socket. `pipeline.sandbox.server.serve` runs the same app on a
-real port. The settings script the faults: latency, a rate limit, error statuses and
-responses that never arrive.
+real port. The settings script the faults: latency, a rate limit, error statuses,
+refused and dropped connections, and responses that never arrive.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pipeline.sandbox.model import (
     DEMO_ACCOUNT_ID,
     DEMO_OUTBOUND_ID,
     DEMO_SECRET_KEY,
+    SERVER_ERROR_STATUSES,
     CallRecord,
     CallRequestStatus,
     SandboxSettings,
@@ -24,6 +25,7 @@ __all__ = [
     "DEMO_ACCOUNT_ID",
     "DEMO_OUTBOUND_ID",
     "DEMO_SECRET_KEY",
+    "SERVER_ERROR_STATUSES",
     "CallRecord",
     "CallRequestStatus",
     "Sandbox",

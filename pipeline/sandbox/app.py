@@ -12,8 +12,10 @@ Routes, in the casing of the NLPearl docs:
 
 A Make Call request passes these steps in order, and the first one that fails decides
 the response: authorization, outbound id, latency, rate limit, injected error status,
-content type, body validation. The call is then recorded, and its response may be
-withheld.
+dropped connection, content type, body validation. The call is then recorded, and
+afterwards its connection may be dropped or its response withheld. A dropped
+connection closes without any response, through the extension in
+`pipeline.sandbox.connection`.
 
 NOTE: NLPearl documents only 200 and 400 for Make Call. The other responses model an
 ASP.NET Core service and are assumptions. 401 has a plain-text body. 404 and 415 have
@@ -42,12 +44,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from pipeline.sandbox.connection import find_drop_connection
 from pipeline.sandbox.model import (
+    AfterRecordFault,
     CallRecord,
     Clock,
     SandboxSettings,
     SandboxState,
 )
+from pipeline.sandbox.transport import SandboxTransport
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +103,13 @@ class Sandbox:
         """Clear the calls and the request count, and restart the random draws."""
         self.state.reset()
 
-    def transport(self) -> httpx.ASGITransport:
+    def transport(self) -> httpx.AsyncBaseTransport:
         """Return a transport that sends httpx requests straight to the app.
 
-        NOTE: ASGITransport ignores httpx timeouts. A withheld response therefore blocks
-        until the caller cancels the request, for example with `asyncio.timeout`.
+        Refused and dropped connections raise the httpx errors a socket would raise,
+        and the request's read timeout applies, as `SandboxTransport` describes.
         """
-        return httpx.ASGITransport(app=self.app)
+        return SandboxTransport(self.app, self.state)
 
 
 def create_app(state: SandboxState) -> Starlette:
@@ -147,6 +152,9 @@ async def make_call(request: Request) -> Response:
         refusal = _inject_error(state)
     if refusal is not None:
         return refusal
+    if state.draw_drop_before_record():
+        logger.debug("Make Call dropped before recording the call")
+        return await _drop_connection(request)
 
     body = await _read_make_call_body(request)
     if isinstance(body, Response):
@@ -156,7 +164,11 @@ async def make_call(request: Request) -> Response:
     logger.debug(
         "Make Call %s accepted at queue position %d", record.id, record.queue_position
     )
-    if state.draw_withheld_response():
+    fault = state.draw_after_record_fault()
+    if fault is AfterRecordFault.DROP_CONNECTION:
+        logger.debug("Make Call %s recorded, dropping the connection", record.id)
+        return await _drop_connection(request)
+    if fault is AfterRecordFault.WITHHOLD_RESPONSE:
         await _withhold_response(request, record)
 
     return JSONResponse(_make_call_result(record))
@@ -393,6 +405,14 @@ def _problem(status: int, errors: Mapping[str, list[str]] | None = None) -> Resp
     body["traceId"] = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
 
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+async def _drop_connection(request: Request) -> Response:
+    """Close the connection before any response byte, through the server's extension."""
+    await find_drop_connection(request.scope)()
+
+    # The connection is closed, so the server discards this response.
+    return Response(status_code=HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
 async def _withhold_response(request: Request, record: CallRecord) -> None:

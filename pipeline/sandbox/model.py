@@ -26,6 +26,11 @@ DEMO_OUTBOUND_ID = "6650f0c2a1b2c3d4e5f60718"
 CALLER_NUMBER = "+12015550100"
 """Caller number of every sandbox call, from a range reserved for fictional use."""
 
+SERVER_ERROR_STATUSES = frozenset(
+    status.value for status in HTTPStatus if status >= HTTPStatus.INTERNAL_SERVER_ERROR
+)
+"""Server error statuses (500 to 599) that Python's `http.HTTPStatus` lists."""
+
 Clock = Callable[[], float]
 """Monotonic clock in seconds, `time.monotonic` unless a test injects its own."""
 
@@ -65,7 +70,20 @@ class SandboxSettings:
     """Seed of the random draws for faults, so that a run can be repeated."""
 
     timeout_after_record_rate: float = 0.0
-    """Share of accepted calls that are recorded but never get a response."""
+    """Share of accepted calls that are recorded but get no response for an hour."""
+
+    drop_before_record_rate: float = 0.0
+    """Share of Make Call requests whose connection closes, with no call recorded."""
+
+    drop_after_record_rate: float = 0.0
+    """Share of accepted calls that are recorded and then lose their connection."""
+
+    connect_error_rate: float = 0.0
+    """Share of Make Call requests refused before sending, in-process only.
+
+    A real server cannot refuse one connection and accept the next, because the kernel
+    accepts every connection on a listening socket, so `serve` rejects this knob.
+    """
 
     def __post_init__(self) -> None:
         """Validate every knob and freeze `error_rates` against later changes."""
@@ -102,6 +120,13 @@ def _check_rates(settings: SandboxSettings) -> None:
 
     _check_share("sum of error_rates", sum(settings.error_rates.values()))
     _check_share("timeout_after_record_rate", settings.timeout_after_record_rate)
+    _check_share("drop_before_record_rate", settings.drop_before_record_rate)
+    _check_share("drop_after_record_rate", settings.drop_after_record_rate)
+    _check_share("connect_error_rate", settings.connect_error_rate)
+    _check_share(
+        "drop_after_record_rate + timeout_after_record_rate",
+        settings.drop_after_record_rate + settings.timeout_after_record_rate,
+    )
 
 
 def _is_error_status(status: int) -> bool:
@@ -116,6 +141,13 @@ def _check_share(name: str, value: float) -> None:
     """Raise ValueError unless the value lies between 0 and 1."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+class AfterRecordFault(enum.Enum):
+    """Fault injected after a Make Call request has been recorded as a call."""
+
+    DROP_CONNECTION = "drop_connection"
+    WITHHOLD_RESPONSE = "withhold_response"
 
 
 @dataclass(frozen=True)
@@ -258,9 +290,35 @@ class SandboxState:
 
         return None
 
-    def draw_withheld_response(self) -> bool:
-        """Draw whether the response to an accepted call is withheld."""
-        rate = self.settings.timeout_after_record_rate
+    def draw_connect_error(self) -> bool:
+        """Draw whether a Make Call connection is refused before the request is sent."""
+        return self._draw(self.settings.connect_error_rate)
+
+    def draw_drop_before_record(self) -> bool:
+        """Draw whether a Make Call connection closes before the call is recorded."""
+        return self._draw(self.settings.drop_before_record_rate)
+
+    def draw_after_record_fault(self) -> AfterRecordFault | None:
+        """Draw whether a recorded call loses its connection or its response, or None.
+
+        One draw decides both faults, so their rates add up and never overlap.
+        """
+        drop_rate = self.settings.drop_after_record_rate
+        timeout_rate = self.settings.timeout_after_record_rate
+        if drop_rate + timeout_rate == 0.0:
+            return None
+
+        with self._lock:
+            draw = self._random.random()
+        if draw < drop_rate:
+            return AfterRecordFault.DROP_CONNECTION
+        if draw < drop_rate + timeout_rate:
+            return AfterRecordFault.WITHHOLD_RESPONSE
+
+        return None
+
+    def _draw(self, rate: float) -> bool:
+        """Draw true with probability `rate`, without a draw when the rate is 0."""
         if rate == 0.0:
             return False
 

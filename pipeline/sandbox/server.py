@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable
 
 import uvicorn
+from starlette.types import Receive
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipeline.sandbox.app import Sandbox
+from pipeline.sandbox.connection import (
+    DropConnection,
+    DropFactory,
+    offer_drop_connection,
+)
 from pipeline.sandbox.model import SandboxSettings
 
 logger = logging.getLogger(__name__)
@@ -36,7 +44,18 @@ def serve(
         settings: Credentials, queue and fault knobs of the sandbox.
         port: Port to bind, or 0 to let the system pick a free one.
         ready: Called with the bound port once the socket listens.
+
+    Raises:
+        ValueError: `settings.connect_error_rate` is not 0, which only the in-process
+            transport can honour.
+        OSError: The port cannot be bound.
     """
+    if settings.connect_error_rate != 0.0:
+        raise ValueError(
+            "connect_error_rate works only in-process: a real server cannot refuse "
+            "a connection that the kernel has already accepted"
+        )
+
     sandbox = Sandbox(settings)
     with _listen(port) as sock:
         bound_port = sock.getsockname()[1]
@@ -50,7 +69,10 @@ def serve(
 
 def _listen(port: int) -> socket.socket:
     """Bind a listening TCP socket to 127.0.0.1 and the given port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only
+    # when the listening socket says TCP, and without it every response waits
+    # about 40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, port))
@@ -66,8 +88,45 @@ def _config(sandbox: Sandbox) -> uvicorn.Config:
     """Build a uvicorn config that leaves logging to the caller and logs no access."""
     return uvicorn.Config(
         sandbox.app,
+        http=DroppingH11Protocol,
         lifespan="off",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+class DroppingH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, which also lets the app drop the connection.
+
+    uvicorn sends a 500 response when the app raises or returns without starting a
+    response. Only the protocol has the connection's transport, so it offers the app
+    a callable that closes the transport without writing a byte.
+
+    NOTE: This relies on H11Protocol reading `self.app` for every request, as
+    uvicorn 0.55 does. The test of a dropped connection on a real socket checks it.
+    """
+
+    def connection_made(  # type: ignore[override]
+        self,
+        transport: asyncio.Transport,
+    ) -> None:
+        """Register the connection, then wrap the app with this connection's drop."""
+        super().connection_made(transport)
+        self.app = offer_drop_connection(self.app, _closing_drop(transport))
+
+
+def _closing_drop(transport: asyncio.Transport) -> DropFactory:
+    """Return a drop factory whose callables close `transport` without a response."""
+
+    def make_drop(receive: Receive) -> DropConnection:
+        async def drop() -> None:
+            transport.close()
+            # uvicorn reports the closed connection as http.disconnect and from then
+            # on discards whatever the app sends.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        return drop
+
+    return make_drop
