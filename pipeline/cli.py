@@ -68,6 +68,12 @@ def cli() -> None:
     is_flag=True,
     help="Call again the leads whose earlier call has an unknown outcome.",
 )
+@click.option(
+    "--canary",
+    "canary_calls",
+    type=click.IntRange(min=1),
+    help="Place only the first N calls and hold back the rest for review.",
+)
 @click.option("--verbose", is_flag=True, help="Also log debug lines.")
 def run_command(
     config_path: Path,
@@ -77,6 +83,7 @@ def run_command(
     log_format: str,
     ignore_cooldown: bool,
     redial_unknown: bool,
+    canary_calls: int | None,
     verbose: bool,
 ) -> None:
     """Read the leads named in CONFIG, call each valid one, write the results.
@@ -92,6 +99,7 @@ def run_command(
         dry_run=dry_run,
         ignore_cooldown=ignore_cooldown,
         redial_unknown=redial_unknown,
+        canary_calls=canary_calls,
     )
 
     run_id = new_run_id(datetime.now(UTC))

@@ -25,6 +25,7 @@ from pydantic import (
 
 from pipeline.errors import ConfigError
 from pipeline.sandbox.model import SERVER_ERROR_STATUSES
+from pipeline.window import CallingWindow
 
 ACCOUNT_ID_VARIABLE = "NLPEARL_ACCOUNT_ID"
 SECRET_KEY_VARIABLE = "NLPEARL_SECRET_KEY"
@@ -204,6 +205,53 @@ def _is_status_text(key: object) -> bool:
     return isinstance(key, int) and not isinstance(key, bool)
 
 
+class CallingWindowSettings(_Section):
+    """Local hours and weekdays in which leads may be called."""
+
+    hours: NonEmpty = "09:00-20:00"
+    days: tuple[NonEmpty, ...] = ("mon", "tue", "wed", "thu", "fri", "sat")
+    timezone_column: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _check_window(self) -> CallingWindowSettings:
+        CallingWindow.parse(self.hours, self.days)
+
+        return self
+
+    def window(self) -> CallingWindow:
+        """Return the parsed window."""
+        return CallingWindow.parse(self.hours, self.days)
+
+
+class DoNotCallSettings(_Section):
+    """A list of numbers never to call, and number prefixes never to call."""
+
+    path: Path | None = None
+    sheet: str | None = None
+    column: NonEmpty = "Phone"
+    default_country: NonEmpty | None = None
+    prefixes: tuple[NonEmpty, ...] = ()
+
+    @field_validator("prefixes")
+    @classmethod
+    def _check_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not prefix.startswith("+") or not prefix[1:].replace(" ", "").isdigit():
+                raise ValueError(
+                    f"prefix {prefix!r} must be a + and digits, such as +1900"
+                )
+
+        return value
+
+
+class GuardSettings(_Section):
+    """Limits that stop or hold back calls on a night that looks wrong."""
+
+    max_calls_per_day: Whole | None = Field(default=None, ge=0)
+    max_rejected_share: Number | None = Field(default=None, ge=0, le=1)
+    canary_calls: Whole | None = Field(default=None, ge=1)
+
+
 class Config(_Section):
     """A whole run configuration, as read from one TOML file."""
 
@@ -214,6 +262,9 @@ class Config(_Section):
     output: OutputSettings
     ledger: LedgerSettings = LedgerSettings()
     sandbox: SandboxKnobs = SandboxKnobs()
+    calling_window: CallingWindowSettings | None = None
+    do_not_call: DoNotCallSettings = DoNotCallSettings()
+    guards: GuardSettings = GuardSettings()
 
     @field_validator("call_data")
     @classmethod
@@ -257,6 +308,8 @@ class Config(_Section):
         names += self.input.required_columns
         if self.input.id_column:
             names.append(self.input.id_column)
+        if self.calling_window and self.calling_window.timezone_column:
+            names.append(self.calling_window.timezone_column)
 
         return tuple(dict.fromkeys(names))
 
@@ -329,11 +382,18 @@ def _resolve_paths(config: Config, folder: Path) -> Config:
             update={"path": (folder / ledger_settings.path).resolve()}
         )
 
+    do_not_call = config.do_not_call
+    if do_not_call.path is not None:
+        do_not_call = do_not_call.model_copy(
+            update={"path": (folder / do_not_call.path).resolve()}
+        )
+
     return config.model_copy(
         update={
             "input": input_settings,
             "output": output_settings,
             "ledger": ledger_settings,
+            "do_not_call": do_not_call,
         }
     )
 

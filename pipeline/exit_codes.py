@@ -14,6 +14,7 @@ class ExitCode(enum.IntEnum):
     STOPPED = 3
     LOCKED = 4
     INTERNAL = 5
+    GUARD = 6
 
     @property
     def meaning(self) -> str:
@@ -28,4 +29,5 @@ _MEANINGS = {
     ExitCode.STOPPED: "NLPearl refused the credentials or the outbound id",
     ExitCode.LOCKED: "another run holds the ledger; nothing was changed",
     ExitCode.INTERNAL: "unexpected error; the log has the traceback",
+    ExitCode.GUARD: "a guard held back calls; see the workbook's reasons",
 }

@@ -20,7 +20,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,14 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_by_lead
     ON attempts (outbound_id, phone_e164, id);
+CREATE TABLE IF NOT EXISTS deferrals (
+    outbound_id TEXT NOT NULL,
+    phone_e164 TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    earliest_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (outbound_id, phone_e164)
+);
 """
 
 # Attempt states. `sending` exists only while a request is in flight.
@@ -74,8 +82,15 @@ class Attempt:
 class Ledger:
     """The attempts of every run against one outbound, in one SQLite file."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.path = path
+        self._clock = clock
         try:
             self._connection = _connect(path, read_only=read_only)
         except sqlite3.Error as error:
@@ -93,7 +108,7 @@ class Ledger:
             cursor = self._connection.execute(
                 "INSERT INTO attempts (outbound_id, phone_e164, lead_key, run_id,"
                 " source_row, state, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (outbound_id, job.to, lead_key, run_id, job.row, SENDING, _now()),
+                (outbound_id, job.to, lead_key, run_id, job.row, SENDING, self._now()),
             )
         assert cursor.lastrowid is not None
 
@@ -113,9 +128,47 @@ class Ledger:
                     result.request_id,
                     result.from_number,
                     result.queue_position,
-                    _now(),
+                    self._now(),
                     attempt_id,
                 ),
+            )
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).isoformat(timespec="milliseconds")
+
+    def calls_since(self, outbound_id: str, since: datetime) -> int:
+        """Count the attempts that may have placed a call since `since`."""
+        row = self._connection.execute(
+            "SELECT COUNT(*) FROM attempts WHERE outbound_id = ? AND sent_at >= ?"
+            " AND state IN (?, ?, ?)",
+            (
+                outbound_id,
+                since.astimezone(UTC).isoformat(timespec="milliseconds"),
+                Status.CALLED.value,
+                Status.UNKNOWN.value,
+                SENDING,
+            ),
+        ).fetchone()
+
+        return int(row[0])
+
+    def record_deferrals(
+        self,
+        outbound_id: str,
+        run_id: str,
+        leads: Iterable[tuple[str, datetime]],
+    ) -> None:
+        """Queue deferred leads with the earliest time each may be called."""
+        now = self._now()
+        rows = [
+            (outbound_id, phone, run_id, earliest.astimezone(UTC).isoformat(), now)
+            for phone, earliest in leads
+        ]
+        with self._connection:
+            self._connection.executemany(
+                "INSERT OR REPLACE INTO deferrals (outbound_id, phone_e164, run_id,"
+                " earliest_at, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
             )
 
     def mark_interrupted(self) -> int:
@@ -238,7 +291,3 @@ def _attempt_from_row(row: tuple[Any, ...]) -> Attempt:
         queue_position=position,
         sent_at=datetime.fromisoformat(sent_at),
     )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

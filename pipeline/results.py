@@ -31,9 +31,15 @@ class Status(enum.StrEnum):
     UNKNOWN = "unknown"
     """Sent without a response: NLPearl may have placed the call."""
 
+    DEFERRED = "deferred"
+    """Valid, but its calling window is closed; a later run calls it."""
+
     DRY_RUN = "dry_run"
     """Valid and would have been called, but the run was a dry run."""
 
+
+# Reasons of rows a guard held back; any of them makes the run exit with GUARD.
+GUARD_REASONS = ("rejected_share", "day_limit", "run_limit", "canary")
 
 # Columns the results sheet adds after the input's own columns, in this order.
 RESULT_COLUMNS = (
@@ -71,9 +77,11 @@ class RunSummary:
         return sum(self.status_counts.values())
 
     def exit_code(self) -> ExitCode:
-        """Return the exit code: a stop first, then failed or unknown calls."""
+        """Return the exit code: a stop, then a guard, then failed or unknown calls."""
         if self.stopped:
             return ExitCode.STOPPED
+        if any(reason in self.reason_counts for reason in GUARD_REASONS):
+            return ExitCode.GUARD
         if self.status_counts.get(Status.FAILED, 0) or self.status_counts.get(
             Status.UNKNOWN, 0
         ):

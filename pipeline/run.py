@@ -34,6 +34,7 @@ from pipeline.mapping import build_call_data
 from pipeline.preflight import check_ready
 from pipeline.progress import Progress
 from pipeline.results import RunSummary, Status
+from pipeline.rules import apply_do_not_call, apply_rules, load_do_not_call
 from pipeline.transport import AiohttpTransport
 from pipeline.validate import validate_leads
 from pipeline.write import write_results
@@ -70,6 +71,7 @@ class RunOptions:
     dry_run: bool = False
     ignore_cooldown: bool = False
     redial_unknown: bool = False
+    canary_calls: int | None = None
 
 
 def run(
@@ -98,7 +100,8 @@ def run(
     _check_paths(input_path, output_path)
     credentials = None if options.dry_run else _credentials(config)
 
-    with run_id_context(run_id), _open_ledger(config, options) as ledger:
+    with run_id_context(run_id), _open_ledger(config, options, clock) as ledger:
+        do_not_call = load_do_not_call(config.do_not_call, config.phone.default_country)
         logger.info("run %s: loading %s", run_id, input_path)
         table = load_leads(
             input_path, sheet=config.input.sheet, columns=config.lead_columns()
@@ -108,7 +111,18 @@ def run(
         renames = {found: wanted for wanted, found in table.matched_columns.items()}
         frame = table.frame.rename(columns=renames)
         outcome = _validate_and_map(frame, config)
-        _apply_ledger(outcome, ledger, config, options, clock())
+        apply_do_not_call(outcome, do_not_call)
+        now = clock()
+        _apply_ledger(outcome, ledger, config, options, now)
+        apply_rules(
+            outcome,
+            frame,
+            config,
+            now=now,
+            calls_today=_calls_today(ledger, config, now),
+            canary_calls=options.canary_calls or config.guards.canary_calls,
+        )
+        _record_deferrals(ledger, outcome, config, options, run_id)
         recorder = _recorder(ledger, frame, config, options, run_id)
         target = _Target(credentials, transport)
         stopped = _call_or_preview(outcome, config, target, recorder, clock)
@@ -134,14 +148,18 @@ def run(
 
 
 @contextlib.contextmanager
-def _open_ledger(config: Config, options: RunOptions) -> Iterator[Ledger | None]:
+def _open_ledger(
+    config: Config, options: RunOptions, clock: Callable[[], datetime]
+) -> Iterator[Ledger | None]:
     """Lock and open the ledger; a dry run reads it and writes nothing to it."""
     path = config.ledger_path()
     with ledger_lock(path):
         if options.dry_run:
-            ledger = Ledger(path, read_only=True) if path.exists() else None
+            ledger = (
+                Ledger(path, read_only=True, clock=clock) if path.exists() else None
+            )
         else:
-            ledger = Ledger(path)
+            ledger = Ledger(path, clock=clock)
             _report_interrupted(ledger.mark_interrupted())
         try:
             yield ledger
@@ -184,6 +202,33 @@ def _apply_ledger(
     )
 
 
+def _calls_today(ledger: Ledger | None, config: Config, now: datetime) -> int:
+    """Return the calls this outbound placed since 00:00 UTC, by the ledger."""
+    if ledger is None:
+        return 0
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    return ledger.calls_since(config.nlpearl.outbound_id, midnight)
+
+
+def _record_deferrals(
+    ledger: Ledger | None,
+    outcome: pd.DataFrame,
+    config: Config,
+    options: RunOptions,
+    run_id: str,
+) -> None:
+    """Queue the deferred leads in the ledger with their earliest call times."""
+    if ledger is None or options.dry_run:
+        return
+    deferred = outcome[outcome["status"] == Status.DEFERRED.value]
+    ledger.record_deferrals(
+        config.nlpearl.outbound_id,
+        run_id,
+        zip(deferred["phone_e164"], deferred["earliest_call_at"], strict=True),
+    )
+
+
 def _recorder(
     ledger: Ledger | None,
     frame: pd.DataFrame,
@@ -219,6 +264,7 @@ def _validate_and_map(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     outcome["from_number"] = ""
     outcome["queue_position"] = pd.Series(None, index=outcome.index, dtype=object)
     outcome["called_at"] = pd.Series(None, index=outcome.index, dtype=object)
+    outcome["earliest_call_at"] = pd.Series(None, index=outcome.index, dtype=object)
 
     counts = _counts(outcome["status"])
     logger.info("validated %d rows: %s", len(outcome), _format_counts(counts))
@@ -234,7 +280,7 @@ def _call_or_preview(
     clock: Callable[[], datetime],
 ) -> str:
     """Call every pending row, or mark it dry_run; return why calling stopped."""
-    pending = _within_run_limit(outcome, config.nlpearl.max_calls_per_run)
+    pending = outcome.index[outcome["status"] == Status.PENDING.value]
     if target.dry_run:
         outcome.loc[pending, "status"] = Status.DRY_RUN.value
         logger.info("dry run: %d rows would be called", len(pending))
@@ -249,25 +295,6 @@ def _call_or_preview(
         _apply_result(outcome, result)
 
     return str(report.stopped or "")
-
-
-def _within_run_limit(outcome: pd.DataFrame, limit: int | None) -> pd.Index:
-    """Return the pending rows to call; skip those over the per-run limit."""
-    pending = outcome.index[outcome["status"] == Status.PENDING.value]
-    if limit is None or len(pending) <= limit:
-        return pending
-
-    over = pending[limit:]
-    outcome.loc[over, "status"] = Status.SKIPPED.value
-    outcome.loc[over, "reason"] = "run_limit"
-    outcome.loc[over, "detail"] = (
-        f"nlpearl.max_calls_per_run is {limit}; a later run will call it"
-    )
-    logger.warning(
-        "max_calls_per_run %d reached: %d leads left for later", limit, len(over)
-    )
-
-    return pending[:limit]
 
 
 async def _dispatch(

@@ -239,6 +239,7 @@ def test_help_lists_exit_codes() -> None:
     assert "3  NLPearl refused the credentials or the outbound id" in result.output
     assert "4  another run holds the ledger" in result.output
     assert "5  unexpected error" in result.output
+    assert "6  a guard held back calls" in result.output
 
 
 def test_sandbox_help() -> None:
@@ -299,15 +300,15 @@ def test_error_lines_carry_run_id(tmp_path: Path) -> None:
 
 
 def test_run_limit_skips_the_rest(tmp_path: Path) -> None:
-    """Leads over max_calls_per_run are skipped with reason run_limit."""
+    """Leads over max_calls_per_run are skipped as run_limit and the run exits 6."""
     config = write_config(tmp_path, nlpearl="sandbox = true\nmax_calls_per_run = 1")
 
     result = invoke("run", str(config))
 
-    assert result.exit_code == ExitCode.OK, result.stderr
+    assert result.exit_code == ExitCode.GUARD, result.stderr
     assert statuses(tmp_path / "out" / "results.xlsx") == [
         "called",
         "skipped",
         "rejected",
     ]
-    assert "max_calls_per_run 1 reached" in result.stderr
+    assert "leads held back by run_limit: 1;" in result.stderr

@@ -1,0 +1,261 @@
+"""Calling rules: the do-not-call list, each lead's calling window, and the guards.
+
+They run after validation and the ledger, on the rows still pending, and turn
+every lead they hold back into a status and a reason:
+
+- `skipped`, `do_not_call`: the number or its prefix is on the do-not-call list;
+- `deferred`, `outside_calling_window`: not now, with the earliest call time;
+- `rejected`, `timezone_unknown` or `window_never_open`: no time is safe;
+- `skipped`, `rejected_share`, `day_limit`, `run_limit` or `canary`: a guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import phonenumbers
+
+from pipeline.config import CallingWindowSettings, Config, DoNotCallSettings
+from pipeline.errors import InputError
+from pipeline.load import load_leads
+from pipeline.results import Status
+from pipeline.window import CallingWindow, zone_from_name, zones_for_number
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DoNotCallList:
+    """Numbers in E.164 form and prefixes that must never be called."""
+
+    numbers: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    def match(self, e164: str) -> str:
+        """Return why the number is listed, or '' when it is not."""
+        if e164 in self.numbers:
+            return "the number is on the do-not-call list"
+        for prefix in self.prefixes:
+            if e164.startswith(prefix):
+                return f"the number starts with the do-not-call prefix {prefix}"
+
+        return ""
+
+
+def load_do_not_call(
+    settings: DoNotCallSettings, default_country: str
+) -> DoNotCallList:
+    """Read the do-not-call file, normalising each number like a lead's.
+
+    Raises:
+        InputError: the file cannot be read, or a cell is not a phone number.
+            A list that cannot be read whole must not let a number through.
+    """
+    prefixes = tuple("+" + prefix[1:].replace(" ", "") for prefix in settings.prefixes)
+    if settings.path is None:
+        return DoNotCallList(prefixes=prefixes)
+
+    table = load_leads(settings.path, sheet=settings.sheet, columns=[settings.column])
+    column = table.matched_columns.get(settings.column, settings.column)
+    region = (settings.default_country or default_country).upper()
+    numbers: set[str] = set()
+    unreadable: list[str] = []
+    for row, cell in table.frame[column].items():
+        if not cell.strip():
+            continue
+        readings = _normalise(cell, region)
+        if not readings:
+            unreadable.append(str(row))
+        numbers |= readings
+
+    if unreadable:
+        raise InputError(
+            f"{settings.path}: rows {', '.join(unreadable[:10])} of the do-not-call "
+            f"list have no phone number in {settings.column!r}; fix or remove them "
+            "so that no listed number can be called"
+        )
+    logger.info(
+        "do-not-call list: %d numbers, %d prefixes", len(numbers), len(prefixes)
+    )
+
+    return DoNotCallList(frozenset(numbers), prefixes)
+
+
+def _normalise(cell: str, region: str) -> set[str]:
+    """Return the E.164 forms a listed cell may mean; empty when it has no number.
+
+    Any number phonenumbers can read counts, valid or not. A cell starting with
+    00 is also read as international, because most countries dial 00 abroad,
+    though phonenumbers reads it as national for regions such as US. Blocking
+    both readings can only block more, never less.
+    """
+    texts = [cell]
+    if cell.strip().startswith("00"):
+        texts.append("+" + cell.strip()[2:])
+
+    numbers = set()
+    for text in texts:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        numbers.add(
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        )
+
+    return numbers
+
+
+def apply_do_not_call(outcome: pd.DataFrame, listed: DoNotCallList) -> None:
+    """Skip every pending row whose number is listed."""
+    for row in _pending(outcome):
+        why = listed.match(outcome.at[row, "phone_e164"])
+        if why:
+            _mark(outcome, row, Status.SKIPPED, "do_not_call", why)
+
+
+def apply_calling_window(
+    outcome: pd.DataFrame,
+    frame: pd.DataFrame,
+    settings: CallingWindowSettings,
+    now: datetime,
+) -> None:
+    """Defer every pending lead whose local window is closed now."""
+    window = settings.window()
+    zone_cells = (
+        frame[settings.timezone_column]
+        if settings.timezone_column
+        else pd.Series("", index=frame.index)
+    )
+    for row in _pending(outcome):
+        zones = _zones(zone_cells[row], outcome.at[row, "phone_e164"])
+        if zones is None:
+            detail = f"time zone {zone_cells[row]!r} is not an IANA or Windows name"
+            _mark(outcome, row, Status.REJECTED, "timezone_unknown", detail)
+        elif not zones:
+            detail = "the number's time zone is not known, so no hour is safe"
+            _mark(outcome, row, Status.REJECTED, "timezone_unknown", detail)
+        else:
+            _apply_window(outcome, row, window, zones, now)
+
+
+def _zones(cell: str, e164: str) -> tuple[ZoneInfo, ...] | None:
+    """Return the zones of the lead's cell, else of its number; None for a bad cell."""
+    if cell.strip():
+        zone = zone_from_name(cell)
+        return None if zone is None else (zone,)
+
+    return zones_for_number(e164)
+
+
+def _apply_window(
+    outcome: pd.DataFrame,
+    row: int,
+    window: CallingWindow,
+    zones: tuple[ZoneInfo, ...],
+    now: datetime,
+) -> None:
+    earliest = window.earliest_open(now, zones)
+    if earliest == now:
+        return
+    if earliest is None:
+        names = ", ".join(str(zone) for zone in zones)
+        detail = f"the window is never open in all of {names} at once"
+        _mark(outcome, row, Status.REJECTED, "window_never_open", detail)
+        return
+
+    local = earliest.astimezone(zones[0])
+    detail = f"earliest call {local:%Y-%m-%d %H:%M} {zones[0]}" + (
+        f" and {len(zones) - 1} more zones" if len(zones) > 1 else ""
+    )
+    _mark(outcome, row, Status.DEFERRED, "outside_calling_window", detail)
+    outcome.at[row, "earliest_call_at"] = earliest
+
+
+def reject_share(outcome: pd.DataFrame) -> float:
+    """Return the share of input rows that failed validation."""
+    if not len(outcome):
+        return 0.0
+
+    return float((outcome["status"] == Status.REJECTED.value).mean())
+
+
+def hold_back_all(outcome: pd.DataFrame, reason: str, detail: str) -> None:
+    """Skip every pending row because of a guard."""
+    for row in _pending(outcome):
+        _mark(outcome, row, Status.SKIPPED, reason, detail)
+
+
+def hold_back_beyond(
+    outcome: pd.DataFrame, limit: int, reason: str, detail: str
+) -> None:
+    """Skip the pending rows after the first `limit` because of a guard."""
+    held = _pending(outcome)[limit:]
+    for row in held:
+        _mark(outcome, row, Status.SKIPPED, reason, detail)
+    if len(held):
+        logger.warning("leads held back by %s: %d; %s", reason, len(held), detail)
+
+
+def _pending(outcome: pd.DataFrame) -> pd.Index:
+    return outcome.index[outcome["status"] == Status.PENDING.value]
+
+
+def _mark(
+    outcome: pd.DataFrame, row: int, status: Status, reason: str, detail: str
+) -> None:
+    outcome.at[row, "status"] = status.value
+    outcome.at[row, "reason"] = reason
+    outcome.at[row, "detail"] = detail
+
+
+def apply_rules(
+    outcome: pd.DataFrame,
+    frame: pd.DataFrame,
+    config: Config,
+    *,
+    now: datetime,
+    calls_today: int,
+    canary_calls: int | None,
+) -> None:
+    """Apply the reject-share guard, the calling window and the call limits.
+
+    Args:
+        calls_today: calls the ledger shows for this outbound since 00:00 UTC.
+        canary_calls: place only this many calls, then stop for review.
+    """
+    guards = config.guards
+    share = reject_share(outcome)
+    if guards.max_rejected_share is not None and share > guards.max_rejected_share:
+        detail = (
+            f"{share:.0%} of the rows were rejected, more than "
+            f"guards.max_rejected_share ({guards.max_rejected_share:.0%}); check "
+            "the column mapping, then run again"
+        )
+        logger.error("no call placed: %s", detail)
+        hold_back_all(outcome, "rejected_share", detail)
+        return
+
+    if config.calling_window is not None:
+        apply_calling_window(outcome, frame, config.calling_window, now)
+    if guards.max_calls_per_day is not None:
+        left = max(0, guards.max_calls_per_day - calls_today)
+        detail = (
+            f"guards.max_calls_per_day ({guards.max_calls_per_day}) reached with "
+            f"{calls_today} calls since 00:00 UTC; a run tomorrow calls it"
+        )
+        hold_back_beyond(outcome, left, "day_limit", detail)
+    if config.nlpearl.max_calls_per_run is not None:
+        limit = config.nlpearl.max_calls_per_run
+        detail = f"nlpearl.max_calls_per_run ({limit}) reached; a later run calls it"
+        hold_back_beyond(outcome, limit, "run_limit", detail)
+    if canary_calls is not None:
+        detail = (
+            f"the canary run places {canary_calls} calls for review; run again "
+            "without the canary to call the rest"
+        )
+        hold_back_beyond(outcome, canary_calls, "canary", detail)
