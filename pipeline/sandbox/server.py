@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
+import threading
 from collections.abc import Callable
 
 import uvicorn
@@ -56,6 +58,7 @@ def serve(
             "a connection that the kernel has already accepted"
         )
 
+    _restore_interrupt()
     sandbox = Sandbox(settings)
     with _listen(port) as sock:
         bound_port = sock.getsockname()[1]
@@ -65,6 +68,17 @@ def serve(
 
         server = uvicorn.Server(_config(sandbox))
         server.run(sockets=[sock])
+
+
+def _restore_interrupt() -> None:
+    """Let SIGINT stop the server even where the process started ignoring it.
+
+    A shell starts background jobs with SIGINT ignored, and uvicorn raises the
+    signal again after its graceful shutdown, which an ignored SIGINT swallows.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _listen(port: int) -> socket.socket:
