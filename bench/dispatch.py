@@ -153,6 +153,13 @@ def run_sequential(url: str, calls: int) -> Measurement:
     return Measurement(calls, seconds, cpu_seconds)
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """Return the CPU seconds a process has used, from /proc (Linux only)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bound(case: Case, latency: float) -> float:
     """Return the most calls per second the case could reach."""
     by_concurrency = case.concurrency / latency
@@ -180,6 +187,7 @@ def main() -> None:
 
     cases = [
         Case("concurrency 20", 20, None),
+        Case("concurrency 40", 40, None),
         Case("concurrency 50", 50, None),
         Case("concurrency 50, 200 calls/s", 50, 200.0),
         Case("concurrency 20, httpx transport", 20, None, httpx_transport=True),
@@ -193,8 +201,13 @@ def main() -> None:
                 f"{arguments.calls} calls per case, {arguments.latency * 1000:.0f} ms latency"
             )
             for case in cases:
+                server_start = cpu_seconds_of(process.pid)
                 result = asyncio.run(run_case(case, url, arguments.calls, ledger))
-                print(report_line(case.name, result, bound(case, arguments.latency)))
+                server_share = (
+                    cpu_seconds_of(process.pid) - server_start
+                ) / result.seconds
+                line = report_line(case.name, result, bound(case, arguments.latency))
+                print(f"{line}  server {server_share:4.0%} of a core")
             ledger.close()
 
         sequential = run_sequential(url, arguments.sequential_calls)

@@ -13,6 +13,10 @@ text as follows:
 - A bool becomes "TRUE" or "FALSE", as Excel shows it.
 - An error cell such as #N/A becomes "", because calamine 0.9 returns it as "".
 
+NOTE: A cell's number format is not applied, because python-calamine 0.9 does not
+expose it. 12.5 shown as "12.50" loads as "12.5", and a zip code 7030 shown with the
+format 00000 as "07030" loads as "7030".
+
 Surrounding white space is stripped from every cell. Fully blank rows are dropped,
 and every other row keeps its number in the file: the Excel row number, or for a
 CSV file the line on which the record starts, as a text editor counts lines.
@@ -34,6 +38,9 @@ from pipeline.read_workbook import read_workbook_records
 logger = logging.getLogger(__name__)
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+
+# Non-blank rows searched for the header, for exports with title rows above it.
+HEADER_SEARCH_ROWS = 50
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
@@ -164,7 +171,7 @@ def _build_table(
             f"{source.describe()} has no header row: all {len(records)} rows are blank."
         )
 
-    header_index = _find_header(filled)
+    header_index = _find_header(filled, columns)
     header_row, header_cells = filled[header_index]
     data = filled[header_index + 1 :]
 
@@ -185,12 +192,20 @@ def _build_table(
     return LeadTable(frame, source.path, source.sheet, header_row, matched_columns)
 
 
-def _find_header(records: list[_Record]) -> int:
+def _find_header(records: list[_Record], columns: Sequence[str]) -> int:
     """Return the index of the header among the non-blank records.
 
-    The header is the first non-blank row. A search by column name for files with
-    title rows above the header would replace this function.
+    The header is the first of the first `HEADER_SEARCH_ROWS` non-blank rows that
+    contains every configured column, so title, logo and date rows above it are
+    skipped. Without configured columns, or when no row contains them all, it is
+    the first non-blank row, and a missing column is reported against that row.
     """
+    if not columns:
+        return 0
+    for index, (_, cells) in enumerate(records[:HEADER_SEARCH_ROWS]):
+        if all(_positions_of(name, cells) for name in columns):
+            return index
+
     return 0
 
 
@@ -272,7 +287,9 @@ def _match_columns(
         if not found:
             missing.append(name)
         elif len(found) > 1:
-            raise InputError(_duplicate_message(source, header_row, name, found))
+            raise InputError(
+                _duplicate_message(source, header_row, name, headers, found)
+            )
         else:
             positions[name] = found[0]
 
@@ -303,16 +320,31 @@ def _positions_of(name: str, headers: list[str]) -> list[int]:
 
 
 def _duplicate_message(
-    source: _Source, header_row: int, name: str, found: list[int]
+    source: _Source, header_row: int, name: str, headers: list[str], found: list[int]
 ) -> str:
-    """Explain that a configured column matches more than one header."""
+    """Explain that a configured column matches more than one header, and the fix.
+
+    Headers that differ in case or spaces can be told apart in the config,
+    because an exact match wins. Identical headers must be renamed in the file.
+    """
     labels = [source.column_label(position + 1) for position in found]
     listed = ", ".join(labels[:-1]) + " and " + labels[-1]
+    texts = [headers[position] for position in found]
+    if len(set(texts)) == len(texts):
+        quoted = " or ".join(f'"{text}"' for text in texts)
+        fix = (
+            f"Set the config to the exact header of the column to use ({quoted}), "
+            "or rename the other columns in the file."
+        )
+    else:
+        fix = (
+            "Rename or delete the columns not to use in the file, so that only "
+            f'one header matches "{name}".'
+        )
 
     return (
         f'Column "{name}" matches {len(found)} headers in row {header_row} of '
-        f"{source.describe()}: columns {listed}. Rename one of them so that the "
-        "column to use is unambiguous."
+        f"{source.describe()}: columns {listed}. {fix}"
     )
 
 
@@ -325,8 +357,10 @@ def _missing_message(
     found = ", ".join(f'"{header}"' for header in headers if header)
 
     return (
-        f"{noun} {wanted} not found in {source.describe()}. Headers found in row "
-        f"{header_row}: {found}. Check the column names in the config."
+        f"{noun} {wanted} not found in {source.describe()}. No row among the first "
+        f"{HEADER_SEARCH_ROWS} non-blank rows contains every configured column. "
+        f"Headers found in row {header_row}: {found}. Check the column names in "
+        "the config."
     )
 
 

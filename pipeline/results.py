@@ -52,6 +52,8 @@ RESULT_COLUMNS = (
     "queue_position",
     "called_at",
     "call_data",
+    "phone_note",
+    "earliest_call_at",
 )
 
 

@@ -13,13 +13,18 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.config import Config
-from pipeline.phones import parse_phone, resolve_region
+from pipeline.phones import ParsedPhone, parse_phones, resolve_region
 from pipeline.results import Status
 
 REGION_COLUMN = "__region"
+PHONE_REASON_COLUMN = "__phone_reason"
+
+# Checks on the phone parser's outcome, whose details are the parser's own.
+PHONE_CHECKS = ("phone_digits_lost", "phone_unparseable", "phone_invalid")
 
 REASON_ORDER = (
     "phone_missing",
+    "phone_digits_lost",
     "country_unknown",
     "phone_unparseable",
     "phone_invalid",
@@ -43,8 +48,8 @@ def build_schema(config: Config) -> pa.DataFrameSchema:
             )
 
     phone_checks = [
-        pa.Check(functools.partial(_lacks_reason, phone, code), name=code)
-        for code in ("phone_unparseable", "phone_invalid")
+        pa.Check(functools.partial(_lacks_reason, code), name=code)
+        for code in PHONE_CHECKS
     ]
 
     return pa.DataFrameSchema(columns, checks=phone_checks)
@@ -55,17 +60,30 @@ def validate_leads(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
 
     Returns:
         A frame with the index of `frame` and the columns `phone_e164`,
-        `status` (pending, rejected or skipped), `reason` and `detail`.
+        `status` (pending, rejected or skipped), `reason`, `detail` and
+        `phone_note` (repairs, extension and other numbers of the phone cell).
     """
-    checked = frame.assign(**{REGION_COLUMN: _regions(frame, config)})
+    regions = _regions(frame, config)
+    phones = _parse_phones(frame[config.phone.column], regions)
+    reasons = [phone.reason or "" for phone in phones]
+    checked = frame.assign(**{REGION_COLUMN: regions, PHONE_REASON_COLUMN: reasons})
     failures = _failures(build_schema(config), checked)
 
+    # A row without a region has no number: its country is the problem.
+    has_region = (regions != "").tolist()
     outcome = pd.DataFrame(index=frame.index)
-    outcome["phone_e164"] = _e164_numbers(checked, config.phone.column)
+    outcome["phone_e164"] = [
+        (phone.e164 or "") if known else ""
+        for phone, known in zip(phones, has_region, strict=True)
+    ]
     outcome["status"] = Status.PENDING.value
     outcome["reason"] = ""
     outcome["detail"] = ""
-    _apply_failures(outcome, checked, config, failures)
+    outcome["phone_note"] = [
+        phone.note if known else ""
+        for phone, known in zip(phones, has_region, strict=True)
+    ]
+    _apply_failures(outcome, checked, config, failures, phones)
     _skip_duplicates(outcome)
 
     return outcome
@@ -100,32 +118,17 @@ def _regions(frame: pd.DataFrame, config: Config) -> pd.Series:
     return frame[column].map(region_of)
 
 
-def _lacks_reason(phone_column: str, code: str, frame: pd.DataFrame) -> pd.Series:
-    return _phone_reason(frame, phone_column) != code
+def _parse_phones(cells: pd.Series, regions: pd.Series) -> list[ParsedPhone]:
+    """Parse every phone cell once with its row's region.
 
-
-def _phone_reason(frame: pd.DataFrame, phone_column: str) -> pd.Series:
-    """Return the parse failure code of each row, or '' where the phone parses.
-
-    Rows without a phone or a region count as parsing, because their own
-    checks already report them.
+    A row without a region is parsed too, so that Excel damage such as lost
+    digits is reported even when the country is also unknown.
     """
-    pairs = zip(frame[phone_column], frame[REGION_COLUMN], strict=True)
-    reasons = [
-        (parse_phone(raw, region).reason or "") if raw.strip() and region else ""
-        for raw, region in pairs
-    ]
-
-    return pd.Series(reasons, index=frame.index, dtype=object)
+    return parse_phones(zip(cells.tolist(), regions.tolist(), strict=True))
 
 
-def _e164_numbers(frame: pd.DataFrame, phone_column: str) -> pd.Series:
-    pairs = zip(frame[phone_column], frame[REGION_COLUMN], strict=True)
-    numbers = [
-        (parse_phone(raw, region).e164 or "") if region else "" for raw, region in pairs
-    ]
-
-    return pd.Series(numbers, index=frame.index, dtype=object)
+def _lacks_reason(code: str, frame: pd.DataFrame) -> pd.Series:
+    return frame[PHONE_REASON_COLUMN] != code
 
 
 def _failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +145,11 @@ def _failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _apply_failures(
-    outcome: pd.DataFrame, frame: pd.DataFrame, config: Config, failures: pd.DataFrame
+    outcome: pd.DataFrame,
+    frame: pd.DataFrame,
+    config: Config,
+    failures: pd.DataFrame,
+    phones: list[ParsedPhone],
 ) -> None:
     """Mark each failing row rejected with its most important reason."""
     rank = {code: position for position, code in enumerate(REASON_ORDER)}
@@ -152,8 +159,13 @@ def _apply_failures(
     # Assign whole columns at once: one `.loc` write per row takes seconds when a
     # wrongly mapped file rejects every one of thousands of rows.
     rows = first["index"].tolist()
+    phone_details = dict(
+        zip(frame.index, (phone.detail for phone in phones), strict=True)
+    )
     details = [
-        _detail(code, column, frame.loc[row], config)
+        phone_details[row]
+        if code in PHONE_CHECKS
+        else _detail(code, column, frame.loc[row], config)
         for row, code, column in first[["index", "check", "column"]].itertuples(
             index=False
         )
@@ -164,17 +176,14 @@ def _apply_failures(
 
 
 def _detail(code: str, column: str, row: pd.Series, config: Config) -> str:
-    """Describe one failure in words a user can act on."""
-    phone_column = config.phone.column
+    """Describe a failure of a check other than phone parsing, in words to act on."""
     if code == "country_unknown":
         country = row[config.phone.country_column]
         return f"{country!r} in {config.phone.country_column!r} is not a known country"
     if code == "required_missing":
         return f"{column!r} is empty"
-    if code == "phone_missing":
-        return f"{phone_column!r} is empty"
 
-    return parse_phone(row[phone_column], row[REGION_COLUMN]).detail
+    return f"{config.phone.column!r} is empty"
 
 
 def _skip_duplicates(outcome: pd.DataFrame) -> None:
@@ -188,5 +197,5 @@ def _skip_duplicates(outcome: pd.DataFrame) -> None:
     outcome.loc[duplicates, "status"] = Status.SKIPPED.value
     outcome.loc[duplicates, "reason"] = "duplicate_phone"
     outcome.loc[duplicates, "detail"] = [
-        f"same number as row {first_rows[row]}" for row in duplicates
+        f"same number as row {row}" for row in first_rows[duplicates].tolist()
     ]

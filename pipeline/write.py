@@ -3,35 +3,26 @@
 Sheet `Results` has one row per input row: the input's own columns, then the
 columns of `RESULT_COLUMNS`. Sheet `Summary` has the run's identity and counts.
 Every text is written as a text cell, never as a formula or a number, so
-`=HYPERLINK(...)` stays text and `+12015550123` keeps its plus sign.
+`=HYPERLINK(...)` stays text and `+12015550123` keeps its plus sign. The file
+format itself is written by `pipeline.xlsx_writer`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import logging
 import os
 import tempfile
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import xlsxwriter
-from xlsxwriter.exceptions import XlsxWriterException
-from xlsxwriter.worksheet import Worksheet
 
 from pipeline.errors import OutputError
 from pipeline.results import RESULT_COLUMNS, RunSummary
-
-logger = logging.getLogger(__name__)
-
-# Excel's limit on the characters of one cell; longer text ends in _CUT_MARK.
-MAX_CELL_CHARACTERS = 32_767
-_CUT_MARK = " [cut]"
-
-# A text cell that Excel would read as a formula if typed in starts with one of these.
-_FORMULA_STARTS = ("=", "+", "-", "@")
+from pipeline.xlsx_writer import Cell, Sheet, write_workbook
 
 
 def write_results(
@@ -58,7 +49,7 @@ def write_results(
         # mkstemp creates the file private to its owner; give it the usual mode.
         os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
-    except (OSError, XlsxWriterException) as error:
+    except OSError as error:
         raise OutputError(
             f"{path}: cannot write the results workbook: {error}"
         ) from error
@@ -76,36 +67,13 @@ def _current_umask() -> int:
 def _write_workbook(
     path: Path, leads: pd.DataFrame, outcome: pd.DataFrame, summary: RunSummary
 ) -> None:
-    options = {
-        "constant_memory": True,
-        "strings_to_formulas": False,
-        "strings_to_numbers": False,
-        "strings_to_urls": False,
-    }
-    workbook = xlsxwriter.Workbook(str(path), options)
-    try:
-        text_format = workbook.add_format({"quote_prefix": True})
-        results = workbook.add_worksheet("Results")
-        _write_results_sheet(results, leads, outcome, text_format)
-        _write_summary_sheet(workbook.add_worksheet("Summary"), summary)
-    finally:
-        workbook.close()
-
-
-def _write_results_sheet(
-    sheet: Worksheet, leads: pd.DataFrame, outcome: pd.DataFrame, text_format: Any
-) -> None:
     header = [*_input_headers(leads.columns), *RESULT_COLUMNS]
-    sheet.write_row(0, 0, header)
-    sheet.freeze_panes(1, 0)
-
-    result_rows = _result_rows(outcome)
-    lead_rows = leads.itertuples(index=False, name=None)
-    for number, (cells, extra) in enumerate(
-        zip(lead_rows, result_rows, strict=True), start=1
-    ):
-        for column, value in enumerate((*cells, *extra)):
-            _write_cell(sheet, number, column, value, text_format)
+    rows = _sheet_rows(leads, outcome)
+    sheets = [
+        Sheet("Results", itertools.chain([header], rows), freeze_first_row=True),
+        Sheet("Summary", _summary_rows(summary), column_widths={0: 16, 1: 40}),
+    ]
+    write_workbook(path, sheets)
 
 
 def _input_headers(columns: pd.Index) -> list[str]:
@@ -115,6 +83,15 @@ def _input_headers(columns: pd.Index) -> list[str]:
     ]
 
 
+def _sheet_rows(
+    leads: pd.DataFrame, outcome: pd.DataFrame
+) -> Iterator[tuple[Cell, ...]]:
+    """Yield every input row's cells followed by its `RESULT_COLUMNS` values."""
+    lead_rows = leads.itertuples(index=False, name=None)
+    for cells, extra in zip(lead_rows, _result_rows(outcome), strict=True):
+        yield (*cells, *extra)
+
+
 def _result_rows(outcome: pd.DataFrame) -> list[tuple[Any, ...]]:
     """Return the values of `RESULT_COLUMNS` for every row, in input order."""
     reasons = [
@@ -122,6 +99,10 @@ def _result_rows(outcome: pd.DataFrame) -> list[tuple[Any, ...]]:
         for reason, detail in zip(outcome["reason"], outcome["detail"], strict=True)
     ]
     called = [_timestamp(moment) for moment in outcome["called_at"]]
+    earliest = [
+        _timestamp(moment)
+        for moment in outcome.get("earliest_call_at", [None] * len(outcome))
+    ]
     call_data = [
         json.dumps(data, ensure_ascii=False) if data else ""
         for data in outcome["call_data"]
@@ -129,7 +110,7 @@ def _result_rows(outcome: pd.DataFrame) -> list[tuple[Any, ...]]:
 
     return list(
         zip(
-            outcome.index,
+            outcome.index.tolist(),
             outcome["phone_e164"],
             outcome["status"],
             reasons,
@@ -138,43 +119,23 @@ def _result_rows(outcome: pd.DataFrame) -> list[tuple[Any, ...]]:
             outcome["queue_position"],
             called,
             call_data,
+            outcome["phone_note"],
+            earliest,
             strict=True,
         )
     )
 
 
-def _write_cell(
-    sheet: Worksheet, row: int, column: int, value: Any, text_format: Any
-) -> None:
-    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
-        return
-    if isinstance(value, str):
-        if len(value) > MAX_CELL_CHARACTERS:
-            logger.warning(
-                "row %d, column %d: text of %d characters cut to Excel's maximum",
-                row + 1,
-                column + 1,
-                len(value),
-            )
-            value = value[: MAX_CELL_CHARACTERS - len(_CUT_MARK)] + _CUT_MARK
-        if value.startswith(_FORMULA_STARTS):
-            sheet.write_string(row, column, value, text_format)
-        else:
-            sheet.write_string(row, column, value)
-        return
-
-    sheet.write_number(row, column, value)
-
-
 def _timestamp(moment: datetime | None) -> str:
     if moment is None or pd.isna(moment):
         return ""
+    utc = moment.astimezone(UTC)
 
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _write_summary_sheet(sheet: Worksheet, summary: RunSummary) -> None:
-    rows: list[tuple[str, Any]] = [
+def _summary_rows(summary: RunSummary) -> list[tuple[str, Cell]]:
+    return [
         ("run_id", summary.run_id),
         ("started_at", _timestamp(summary.started_at)),
         ("finished_at", _timestamp(summary.finished_at)),
@@ -191,11 +152,3 @@ def _write_summary_sheet(sheet: Worksheet, summary: RunSummary) -> None:
         ("reason", "count"),
         *summary.reason_counts.items(),
     ]
-    sheet.set_column(0, 0, 16)
-    sheet.set_column(1, 1, 40)
-    for number, (key, value) in enumerate(rows):
-        sheet.write_string(number, 0, key)
-        if isinstance(value, int):
-            sheet.write_number(number, 1, value)
-        else:
-            sheet.write_string(number, 1, value)

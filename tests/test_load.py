@@ -599,18 +599,26 @@ def test_duplicate_configured_column_xlsx(tmp_path: Path) -> None:
     message = str(caught.value)
     assert 'Column "Phone" matches 2 headers' in message
     assert "columns A and C" in message
-    assert "Rename one" in message
+    assert message.endswith(
+        "Rename or delete the columns not to use in the file, so that only one "
+        'header matches "Phone".'
+    )
 
 
 def test_duplicate_configured_column_csv(tmp_path: Path) -> None:
-    """In a CSV file the duplicate error names 1-based positions."""
+    """A CSV duplicate error names positions and the exact headers to choose from."""
     path = write_text(tmp_path / "leads.csv", "Name,phone,Phone \nAnn,1,2\n")
 
     with pytest.raises(InputError) as caught:
         load_leads(path, columns=["PHONE"])
 
-    assert 'Column "PHONE" matches 2 headers' in str(caught.value)
-    assert "columns 2 and 3" in str(caught.value)
+    message = str(caught.value)
+    assert 'Column "PHONE" matches 2 headers' in message
+    assert "columns 2 and 3" in message
+    assert message.endswith(
+        'Set the config to the exact header of the column to use ("phone" or '
+        '"Phone"), or rename the other columns in the file.'
+    )
 
 
 # Sample data

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.phones import ParsedPhone, mask_phone, parse_phone, resolve_region
+from pipeline.phones import (
+    ParsedPhone,
+    mask_phone,
+    parse_phone,
+    parse_phones,
+    resolve_region,
+)
 
 NOT_A_NUMBER = "The string supplied did not seem to be a phone number."
 
@@ -162,3 +168,117 @@ def test_plus_number_ignores_row_country() -> None:
 def test_great_britain_resolves() -> None:
     """'Great Britain' is read as GB."""
     assert resolve_region("Great Britain") == "GB"
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        (
+            "2015550123.0",
+            "US",
+            ParsedPhone("+12015550123", note="repaired: .0 removed"),
+        ),
+        (
+            "2015550123,00",
+            "US",
+            ParsedPhone("+12015550123", note="repaired: ,00 removed"),
+        ),
+        (
+            "2.015550123E+09",
+            "US",
+            ParsedPhone("+12015550123", note="repaired: scientific notation expanded"),
+        ),
+        (
+            "2079460018",
+            "GB",
+            ParsedPhone("+442079460018", note="repaired: leading 0 restored"),
+        ),
+        (
+            "442079460018",
+            "GB",
+            ParsedPhone("+442079460018", note="repaired: leading + restored"),
+        ),
+        ("12015550123", "US", ParsedPhone("+12015550123")),
+        ("(020) 7946 0018", "GB", ParsedPhone("+442079460018")),
+    ],
+)
+def test_excel_damage_repaired(raw: str, region: str, expected: ParsedPhone) -> None:
+    """A float's .0, full scientific notation and a lost 0 or + are repaired, noted."""
+    assert parse_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["2.01555E+09", "4,42079E+11", "-2.01555E+09", "2.5E-3"]
+)
+def test_scientific_notation_digits_lost(raw: str) -> None:
+    """Scientific notation that hides digits, or is not a whole number, is rejected."""
+    parsed = parse_phone(raw, "US")
+
+    assert parsed.e164 is None
+    assert parsed.reason == "phone_digits_lost"
+    assert parsed.detail == (
+        f"{raw!r} is in scientific notation, so its last digits are lost. Format "
+        "the phone column as Text and export the file again"
+    )
+
+
+def test_short_number_with_zero_decimal_not_repaired() -> None:
+    """Fewer than seven digits before .0 is not taken for a float-damaged number."""
+    parsed = parse_phone("555.0", "US")
+
+    assert parsed == ParsedPhone(
+        None, "phone_invalid", "'555.0' is not a valid number for US"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("201-555-0123 x123", ParsedPhone("+12015550123", note="extension 123")),
+        ("201 555 0123 #12", ParsedPhone("+12015550123", note="extension 12")),
+        (
+            "201-555-0123 / 201-555-0124",
+            ParsedPhone("+12015550123", note="other numbers: +12015550124"),
+        ),
+        (
+            "201-555-0123 OR 201-555-0124 ; 201-555-0125",
+            ParsedPhone(
+                "+12015550123", note="other numbers: +12015550124, +12015550125"
+            ),
+        ),
+        ("201-555-0123 / 201-555-0123", ParsedPhone("+12015550123")),
+        ("201/555-0123", ParsedPhone("+12015550123")),
+        (
+            "+1 555 0100 / 201-555-0124 ext. 3",
+            ParsedPhone(
+                "+12015550124",
+                note="extension 3; other numbers: +1 555 0100 (not valid)",
+            ),
+        ),
+    ],
+)
+def test_extension_and_other_numbers(raw: str, expected: ParsedPhone) -> None:
+    """The first valid number of a cell is chosen; the rest is kept in the note."""
+    assert parse_phone(raw, "US") == expected
+
+
+def test_lost_plus_hint_names_number() -> None:
+    """A number valid only with a + is rejected under US, with the + form named."""
+    parsed = parse_phone("442079460018", "US")
+
+    assert parsed.e164 is None
+    assert parsed.reason == "phone_invalid"
+    assert parsed.detail == (
+        "'442079460018' is not a valid number for US. With a leading + it is "
+        "+442079460018, a number of GB"
+    )
+
+
+def test_parse_phones_keeps_order() -> None:
+    """Pairs are parsed in order, and a repeated pair gets the same outcome."""
+    pairs = [("201 555 0123", "US"), ("", "US"), ("201 555 0123", "US")]
+
+    parsed = parse_phones(pairs)
+
+    assert [phone.e164 for phone in parsed] == ["+12015550123", None, "+12015550123"]
+    assert parsed[0] is parsed[2]

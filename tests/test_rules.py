@@ -458,3 +458,14 @@ def test_shipped_configs_load(name: str) -> None:
     config = load_config(ROOT / "config" / name)
 
     assert config.nlpearl.outbound_id
+
+
+def test_earliest_call_time_in_workbook(tmp_path: Path) -> None:
+    """A deferred lead's earliest call time is written in UTC."""
+    runs = Runs(write_config(tmp_path, WINDOW))
+
+    _, rows = runs.at(datetime(2026, 12, 4, 2, 0, tzinfo=NEW_YORK))
+
+    assert rows["Ada"]["earliest_call_at"] == "2026-12-04T14:00:00Z"
+    assert rows["Alan"]["earliest_call_at"] == "2026-12-04T09:00:00Z"
+    assert rows["Ada"]["called_at"] is None

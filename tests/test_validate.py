@@ -45,11 +45,18 @@ def test_valid_row_pending(config: Config, leads: Callable[..., pd.DataFrame]) -
     """A row that passes every check is pending, with its E.164 number."""
     outcome = validate_leads(leads([("(201) 555-0123", "", "Ann")]), config)
 
-    assert list(outcome.columns) == ["phone_e164", "status", "reason", "detail"]
+    assert list(outcome.columns) == [
+        "phone_e164",
+        "status",
+        "reason",
+        "detail",
+        "phone_note",
+    ]
     assert outcome.at[2, "phone_e164"] == "+12015550123"
     assert outcome.at[2, "status"] == "pending"
     assert outcome.at[2, "reason"] == ""
     assert outcome.at[2, "detail"] == ""
+    assert outcome.at[2, "phone_note"] == ""
 
 
 @pytest.mark.parametrize(
@@ -66,6 +73,13 @@ def test_valid_row_pending(config: Config, leads: Callable[..., pd.DataFrame]) -
             "country_unknown",
             "'Narnia' in 'Country' is not a known country",
             id="country_unknown",
+        ),
+        pytest.param(
+            ("2.01555E+09", "", "Ann"),
+            "phone_digits_lost",
+            "'2.01555E+09' is in scientific notation, so its last digits are lost. "
+            "Format the phone column as Text and export the file again",
+            id="phone_digits_lost",
         ),
         pytest.param(
             ("call me", "", "Ann"),
@@ -112,6 +126,7 @@ def test_reason_code_and_detail(
     ("lead", "reason"),
     [
         (("", "Narnia", ""), "phone_missing"),
+        (("2.01555E+09", "Narnia", ""), "phone_digits_lost"),
         (("call me", "Narnia", ""), "country_unknown"),
         (("call me", "", ""), "phone_unparseable"),
         (("+1 555 0100", "", ""), "phone_invalid"),
@@ -318,7 +333,13 @@ def test_empty_frame(config: Config, leads: Callable[..., pd.DataFrame]) -> None
     outcome = validate_leads(leads([]), config)
 
     assert len(outcome) == 0
-    assert list(outcome.columns) == ["phone_e164", "status", "reason", "detail"]
+    assert list(outcome.columns) == [
+        "phone_e164",
+        "status",
+        "reason",
+        "detail",
+        "phone_note",
+    ]
 
 
 def mixed_lead(position: int) -> Lead:
@@ -359,3 +380,54 @@ def test_twenty_thousand_rows(
         "": 1_000,
     }
     assert outcome.at[4002, "detail"] == "same number as row 2"
+
+
+def test_phone_note_per_row(config: Config, leads: Callable[..., pd.DataFrame]) -> None:
+    """Repairs, extensions and other numbers are noted on their own row only."""
+    frame = leads(
+        [
+            ("2079460018", "GB", "Ann"),
+            ("201-555-0123 x12", "", "Bea"),
+            ("201-555-0124 / 201-555-0125", "US", "Cy"),
+            ("+1 201 555 0126", "", "Di"),
+        ]
+    )
+
+    outcome = validate_leads(frame, config)
+
+    assert outcome["phone_e164"].tolist() == [
+        "+442079460018",
+        "+12015550123",
+        "+12015550124",
+        "+12015550126",
+    ]
+    assert outcome["phone_note"].tolist() == [
+        "repaired: leading 0 restored",
+        "extension 12",
+        "other numbers: +12015550125",
+        "",
+    ]
+
+
+def test_unknown_country_has_no_number_or_note(
+    config: Config, leads: Callable[..., pd.DataFrame]
+) -> None:
+    """A row of an unknown country gets neither an E.164 number nor a phone note."""
+    outcome = validate_leads(leads([("201-555-0123 x12", "Narnia", "Ann")]), config)
+
+    assert outcome.at[2, "reason"] == "country_unknown"
+    assert outcome.at[2, "phone_e164"] == ""
+    assert outcome.at[2, "phone_note"] == ""
+
+
+def test_same_number_other_extension_duplicate(
+    config: Config, leads: Callable[..., pd.DataFrame]
+) -> None:
+    """Two extensions of one number are one call: the later row is skipped."""
+    frame = leads([("201-555-0123 x1", "", "Ann"), ("201-555-0123 x2", "", "Bea")])
+
+    outcome = validate_leads(frame, config)
+
+    assert outcome.at[3, "status"] == "skipped"
+    assert outcome.at[3, "detail"] == "same number as row 2"
+    assert outcome.at[3, "phone_note"] == "extension 2"

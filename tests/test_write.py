@@ -14,8 +14,10 @@ import openpyxl
 import pandas as pd
 import pytest
 from openpyxl.worksheet.worksheet import Worksheet
+from python_calamine import CalamineWorkbook
 
 import pipeline.write
+import pipeline.xlsx_writer
 from pipeline.errors import OutputError
 from pipeline.results import RESULT_COLUMNS, RunSummary
 from pipeline.write import write_results
@@ -33,6 +35,7 @@ UNCALLED: dict[str, Any] = {
     "from_number": "",
     "queue_position": None,
     "called_at": None,
+    "phone_note": "",
 }
 
 
@@ -104,6 +107,7 @@ def written(tmp_path: Path, make_leads: LeadsFactory) -> Path:
                 "from_number": "+12015550199",
                 "queue_position": 3,
                 "called_at": datetime(2026, 1, 2, 3, 5, 0, tzinfo=UTC),
+                "phone_note": "extension 12",
             },
             {
                 "reason": "phone_invalid",
@@ -140,6 +144,8 @@ def test_results_headers(written: Path) -> None:
         "queue_position",
         "called_at",
         "call_data",
+        "phone_note",
+        "earliest_call_at",
     ]
     assert tuple(headers[2:]) == RESULT_COLUMNS
 
@@ -349,5 +355,72 @@ def test_long_text_cut_with_mark(tmp_path: Path, make_leads: LeadsFactory) -> No
     write_results(path, leads, outcome, make_summary())
 
     notes = sheet_rows(results_of(path))[1][1]
-    assert len(notes) == pipeline.write.MAX_CELL_CHARACTERS
+    assert len(notes) == pipeline.xlsx_writer.MAX_CELL_CHARACTERS
     assert notes.endswith(" [cut]")
+
+
+def test_phone_note_last_column(written: Path) -> None:
+    """The phone note is the last column, empty where there is nothing to say."""
+    assert column_values(results_of(written), "phone_note") == [
+        "extension 12",
+        None,
+        None,
+    ]
+
+
+def test_text_round_trips_through_calamine(
+    tmp_path: Path, make_leads: LeadsFactory
+) -> None:
+    """Markup, control characters, line ends, spaces and _xHHHH_ text read back."""
+    texts = [
+        "a & b <c>",
+        "cr\r\nlf",
+        "bell\x07",
+        "_x0041_ stays",
+        " leading",
+        "trailing ",
+        "Zoë 😀",
+    ]
+    leads = make_leads({f"Text {number}": [text] for number, text in enumerate(texts)})
+    path = tmp_path / "results.xlsx"
+
+    write_results(path, leads, make_outcome(leads.index, [{}]), make_summary())
+
+    with CalamineWorkbook.from_path(str(path)) as workbook:
+        rows = workbook.get_sheet_by_name("Results").to_python()
+    assert rows[1][: len(texts)] == texts
+
+
+def test_empty_values_leave_no_cell(tmp_path: Path, make_leads: LeadsFactory) -> None:
+    """None, NaN and empty text leave the cell empty, and 0 is still written."""
+    leads = make_leads({"Phone": ["+1 201 555 0123", ""]})
+    outcome = make_outcome(
+        leads.index,
+        [{"queue_position": float("nan")}, {"queue_position": 0, "request_id": ""}],
+    )
+    path = tmp_path / "results.xlsx"
+
+    write_results(path, leads, outcome, make_summary())
+
+    sheet = results_of(path)
+    assert column_values(sheet, "queue_position") == [None, 0]
+    assert column_values(sheet, "request_id") == [None, None]
+    assert sheet["A3"].value is None
+
+
+def test_read_only_rows_padded(written: Path) -> None:
+    """The sheet declares its size, so read-only readers pad short rows to it."""
+    workbook = openpyxl.load_workbook(written, read_only=True)
+    rows = list(workbook["Results"].iter_rows(values_only=True))
+    workbook.close()
+
+    assert [len(row) for row in rows] == [len(rows[0])] * 4
+
+
+def test_header_frozen_and_summary_widths(written: Path) -> None:
+    """The Results header row is frozen and the Summary columns are widened."""
+    workbook = openpyxl.load_workbook(written)
+
+    assert workbook["Results"].freeze_panes == "A2"
+    assert workbook["Summary"].column_dimensions["A"].width == 16
+    assert workbook["Summary"].column_dimensions["B"].width == 40
