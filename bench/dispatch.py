@@ -171,9 +171,11 @@ def bound(case: Case, latency: float) -> float:
 
 def report_line(name: str, result: Measurement, limit: float) -> str:
     """Format one case's figures."""
+    cpu_per_call = 1000 * result.cpu_seconds / result.calls
+
     return (
         f"{name:<34} {result.rate:8.1f} calls/s  bound {limit:7.1f}  "
-        f"ratio {result.rate / limit:6.1%}  CPU {1000 * result.cpu_seconds / result.calls:.3f} ms/call"
+        f"ratio {result.rate / limit:6.1%}  CPU {cpu_per_call:.3f} ms/call"
     )
 
 
@@ -197,9 +199,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as folder:
             ledger = Ledger(Path(folder) / "bench-ledger.sqlite")
-            print(
-                f"{arguments.calls} calls per case, {arguments.latency * 1000:.0f} ms latency"
-            )
+            latency_ms = arguments.latency * 1000
+            print(f"{arguments.calls} calls per case, {latency_ms:.0f} ms latency")
             for case in cases:
                 server_start = cpu_seconds_of(process.pid)
                 result = asyncio.run(run_case(case, url, arguments.calls, ledger))

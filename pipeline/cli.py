@@ -89,7 +89,7 @@ def run_command(
     """Read the leads named in CONFIG, call each valid one, write the results.
 
     NLPEARL_ACCOUNT_ID and NLPEARL_SECRET_KEY must be set in the environment,
-    unless the config says `sandbox = true`. The run ledger remembers every
+    unless the config sets `sandbox = true`. The run ledger remembers every
     call, so running again on the same file calls nobody twice.
     """
     configure_logging(json_lines=log_format == "json", verbose=verbose)

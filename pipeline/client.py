@@ -2,7 +2,7 @@
 
 Status codes other than 200 and 400 are not documented by NLPearl. The
 classification below is the safe reading of them: 401, 403 and 404 stop the
-run, 429 and 5xx may be retried, anything sent without an answer is unknown.
+run, 429 and 5xx may be retried, anything sent without a response is unknown.
 """
 
 from __future__ import annotations

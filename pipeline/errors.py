@@ -99,7 +99,7 @@ class CallRetryable(CallError):
 
 
 class CallOutcomeUnknown(CallError):
-    """The request was sent but no usable answer came back.
+    """The request was sent but no usable response came back.
 
     NLPearl may have placed the call, and it has no idempotency key, so the
     call must not be sent again without an operator's decision.

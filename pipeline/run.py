@@ -51,7 +51,7 @@ def new_run_id(now: datetime) -> str:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where calls go: credentials (None in a dry run) and an optional transport."""
+    """The call target: credentials (None in a dry run) and an optional transport."""
 
     credentials: Credentials | None
     transport: httpx.AsyncBaseTransport | None
@@ -350,7 +350,7 @@ def _credentials(config: Config) -> Credentials:
 def _sandbox_transport(
     config: Config, credentials: Credentials
 ) -> httpx.AsyncBaseTransport | None:
-    """Return the in-process sandbox when the config asks for it, else None."""
+    """Return the in-process sandbox when the config enables it, else None."""
     if not config.nlpearl.sandbox:
         return None
 

@@ -147,8 +147,8 @@ def test_faults_and_rate_limit_no_storm() -> None:
     """With 20 % server errors and a rate limit, 500 leads end called once or failed.
 
     The client paces itself at half the server's limit, so throttling is rare
-    even when the machine is busy, and the retries answer the injected errors. The server sees no more
-    requests than the retry bound allows.
+    even when the machine is busy, and the retries handle the injected errors.
+    The server sees no more requests than the retry bound allows.
     """
     numbers = (US_NUMBERS + UK_NUMBERS)[:500]
     max_attempts = 4

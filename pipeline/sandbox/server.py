@@ -84,7 +84,7 @@ def _restore_interrupt() -> None:
 def _listen(port: int) -> socket.socket:
     """Bind a listening TCP socket to 127.0.0.1 and the given port."""
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only
-    # when the listening socket says TCP, and without it every response waits
+    # when the listening socket declares TCP, and without it every response waits
     # about 40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
