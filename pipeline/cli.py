@@ -113,8 +113,6 @@ def run_command(
             logger.exception("unexpected error; the run did not finish")
             sys.exit(ExitCode.INTERNAL)
 
-    if summary.stopped:
-        logger.error("calling stopped: %s", summary.stopped)
     sys.exit(summary.exit_code())
 
 

@@ -229,6 +229,7 @@ class DoNotCallSettings(_Section):
     path: Path | None = None
     sheet: str | None = None
     column: NonEmpty = "Phone"
+    country_column: NonEmpty | None = None
     default_country: NonEmpty | None = None
     prefixes: tuple[NonEmpty, ...] = ()
 
@@ -426,8 +427,9 @@ def credentials_from_environment(
         if not value
     ]
     names = " and ".join(missing)
+    subject = "variable" if len(missing) == 1 else "variables"
     verb = "is" if len(missing) == 1 else "are"
     raise ConfigError(
-        f"environment variable {names} {verb} not set; "
+        f"environment {subject} {names} {verb} not set; "
         "export the NLPearl account id and secret key before the run"
     )

@@ -34,6 +34,10 @@ class CallJob:
     row: int
     to: str
     call_data: dict[str, str]
+    call_before: datetime | None = None
+    """When the lead's calling window closes; None when there is no window."""
+    next_open: datetime | None = None
+    """When the window opens again after `call_before`."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class CallResult:
     from_number: str = ""
     queue_position: int | None = None
     called_at: datetime | None = None
+    earliest_call_at: datetime | None = None
 
 
 class CallRecorder(Protocol):
@@ -119,10 +124,14 @@ async def _place_call(
 
     async def make_call() -> CallAccepted:
         await pacer.wait()
+        if job.call_before is not None and clock() >= job.call_before:
+            raise _WindowClosed
         return await client.make_call(job.to, job.call_data)
 
     try:
         accepted = await with_retries(make_call, settings, f"row {job.row}")
+    except _WindowClosed:
+        return _deferred(job)
     except RunStopped as error:
         report.stopped = report.stopped or error
         return _failed(job, error.reason, str(error))
@@ -142,6 +151,24 @@ async def _place_call(
     )
 
     return _called(job, accepted, clock())
+
+
+class _WindowClosed(Exception):
+    """The lead's calling window closed while its call waited for its turn."""
+
+
+def _deferred(job: CallJob) -> CallResult:
+    when = f"{job.next_open:%Y-%m-%d %H:%M} UTC" if job.next_open else "unknown"
+    detail = f"the calling window closed during the run; earliest call {when}"
+    logger.info("row %d: deferred, %s", job.row, detail)
+
+    return CallResult(
+        job.row,
+        Status.DEFERRED,
+        "outside_calling_window",
+        detail,
+        earliest_call_at=job.next_open,
+    )
 
 
 def _called(job: CallJob, accepted: CallAccepted, now: datetime) -> CallResult:

@@ -26,7 +26,7 @@ _MEANINGS = {
     ExitCode.OK: "every row was handled; rejected and skipped rows are data",
     ExitCode.CALLS_FAILED: "some calls failed or have an unknown outcome",
     ExitCode.USAGE: "bad command line, config or input file; nothing was called",
-    ExitCode.STOPPED: "NLPearl refused the credentials or the outbound id",
+    ExitCode.STOPPED: "calls cannot succeed: credentials, outbound id or account",
     ExitCode.LOCKED: "another run holds the ledger; nothing was changed",
     ExitCode.INTERNAL: "unexpected error; the log has the traceback",
     ExitCode.GUARD: "a guard held back calls; see the workbook's reasons",

@@ -122,3 +122,6 @@ def configure_logging(*, json_lines: bool = False, verbose: bool = False) -> Non
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("pipeline").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # stamina logs each retry without the row or the error; pipeline.retry logs
+    # one line per retry with both.
+    logging.getLogger("stamina").setLevel(logging.ERROR)

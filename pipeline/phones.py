@@ -122,7 +122,33 @@ def parse_phone(raw: str, region: str) -> ParsedPhone:
     if not text:
         return ParsedPhone(None, "phone_missing", "the phone cell is empty")
 
-    repairs: tuple[str, ...] = ()
+    undone = _undo_excel_damage(text)
+    if isinstance(undone, ParsedPhone):
+        return undone
+    text, repairs = undone
+    numbers = [_parse_number(part, region) for part in _split_numbers(text)]
+
+    return _combine(text, numbers, repairs)
+
+
+def parse_every_number(raw: str, region: str) -> list[ParsedPhone]:
+    """Parse each number of a cell the way `parse_phone` reads the first valid one.
+
+    A do-not-call list uses it, so every number of a listed cell is blocked.
+    An empty cell gives an empty list.
+    """
+    text = raw.strip()
+    if not text:
+        return []
+    undone = _undo_excel_damage(text)
+    if isinstance(undone, ParsedPhone):
+        return [undone]
+
+    return [_parse_number(part, region).parsed for part in _split_numbers(undone[0])]
+
+
+def _undo_excel_damage(text: str) -> tuple[str, tuple[str, ...]] | ParsedPhone:
+    """Undo what Excel did to a number, or return why the digits are lost."""
     whole_float = _WHOLE_FLOAT.fullmatch(text)
     if _SCIENTIFIC.fullmatch(text):
         digits = _scientific_digits(text)
@@ -133,13 +159,11 @@ def parse_phone(raw: str, region: str) -> ParsedPhone:
                 f"{text!r} is in scientific notation, so its last digits are lost. "
                 "Format the phone column as Text and export the file again",
             )
-        text, repairs = digits, ("scientific notation expanded",)
-    elif whole_float:
-        text, repairs = whole_float.group(1), (f"{whole_float.group(2)} removed",)
+        return digits, ("scientific notation expanded",)
+    if whole_float:
+        return whole_float.group(1), (f"{whole_float.group(2)} removed",)
 
-    numbers = [_parse_number(part, region) for part in _split_numbers(text)]
-
-    return _combine(text, numbers, repairs)
+    return text, ()
 
 
 def _scientific_digits(text: str) -> str | None:

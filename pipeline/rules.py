@@ -12,16 +12,17 @@ every lead they hold back into a status and a reason:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import phonenumbers
 
 from pipeline.config import CallingWindowSettings, Config, DoNotCallSettings
 from pipeline.errors import InputError
-from pipeline.load import load_leads
+from pipeline.load import LeadTable, load_leads
+from pipeline.phones import parse_every_number, resolve_region
 from pipeline.results import Status
 from pipeline.window import CallingWindow, zone_from_name, zones_for_number
 
@@ -49,34 +50,39 @@ class DoNotCallList:
 def load_do_not_call(
     settings: DoNotCallSettings, default_country: str
 ) -> DoNotCallList:
-    """Read the do-not-call file, normalising each number like a lead's.
+    """Read the do-not-call file, each cell the way a lead's phone cell is read.
+
+    Every number of a cell is blocked. National numbers are read in the row's
+    country (`do_not_call.country_column`), else `do_not_call.default_country`,
+    else the leads' default country.
 
     Raises:
-        InputError: the file cannot be read, or a cell is not a phone number.
-            A list that cannot be read whole must not let a number through.
+        InputError: the file cannot be read, or a cell holds anything that is
+            not a valid number. A list that cannot be read whole must not let
+            a number through.
     """
     prefixes = tuple("+" + prefix[1:].replace(" ", "") for prefix in settings.prefixes)
     if settings.path is None:
         return DoNotCallList(prefixes=prefixes)
 
-    table = load_leads(settings.path, sheet=settings.sheet, columns=[settings.column])
-    column = table.matched_columns.get(settings.column, settings.column)
-    region = (settings.default_country or default_country).upper()
+    columns = [settings.column]
+    if settings.country_column:
+        columns.append(settings.country_column)
+    table = load_leads(settings.path, sheet=settings.sheet, columns=columns)
+    default = (settings.default_country or default_country).upper()
     numbers: set[str] = set()
     unreadable: list[str] = []
-    for row, cell in table.frame[column].items():
-        if not cell.strip():
-            continue
-        readings = _normalise(cell, region)
-        if not readings:
-            unreadable.append(str(row))
-        numbers |= readings
+    for row, cell, region in _listed_cells(table, settings, default):
+        parsed = parse_every_number(cell, region) if region else []
+        if cell.strip() and (not parsed or not all(p.e164 for p in parsed)):
+            unreadable.append(f"{row} ({cell.strip()!r})")
+        numbers.update(p.e164 for p in parsed if p.e164)
 
     if unreadable:
         raise InputError(
-            f"{settings.path}: rows {', '.join(unreadable[:10])} of the do-not-call "
-            f"list have no phone number in {settings.column!r}; fix or remove them "
-            "so that no listed number can be called"
+            f"{settings.path}: these rows of the do-not-call list are not valid "
+            f"phone numbers: {', '.join(unreadable[:10])}. Fix or remove them, or "
+            "set do_not_call.country_column, so that no listed number can be called"
         )
     logger.info(
         "do-not-call list: %d numbers, %d prefixes", len(numbers), len(prefixes)
@@ -85,29 +91,21 @@ def load_do_not_call(
     return DoNotCallList(frozenset(numbers), prefixes)
 
 
-def _normalise(cell: str, region: str) -> set[str]:
-    """Return the E.164 forms a listed cell may mean; empty when it has no number.
-
-    Any number phonenumbers can read counts, valid or not. A cell starting with
-    00 is also read as international, because most countries dial 00 abroad,
-    though phonenumbers reads it as national for regions such as US. Blocking
-    both readings can only block more, never less.
-    """
-    texts = [cell]
-    if cell.strip().startswith("00"):
-        texts.append("+" + cell.strip()[2:])
-
-    numbers = set()
-    for text in texts:
-        try:
-            number = phonenumbers.parse(text, region)
-        except phonenumbers.NumberParseException:
-            continue
-        numbers.add(
-            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        )
-
-    return numbers
+def _listed_cells(
+    table: LeadTable, settings: DoNotCallSettings, default: str
+) -> Iterator[tuple[int, str, str | None]]:
+    """Yield each row's number cell and region; None for an unknown country."""
+    phone = table.matched_columns.get(settings.column, settings.column)
+    country = settings.country_column
+    countries = (
+        table.frame[table.matched_columns.get(country, country)]
+        if country
+        else pd.Series("", index=table.frame.index)
+    )
+    for row, cell in table.frame[phone].items():
+        written = countries[row].strip()
+        region = resolve_region(written) if written else default
+        yield int(row), cell, region
 
 
 def apply_do_not_call(outcome: pd.DataFrame, listed: DoNotCallList) -> None:
@@ -161,6 +159,11 @@ def _apply_window(
 ) -> None:
     earliest = window.earliest_open(now, zones)
     if earliest == now:
+        # Open now: remember when it closes, so a call still waiting then is
+        # deferred rather than placed outside the window.
+        closes = window.closes_after(now, zones)
+        outcome.at[row, "call_before"] = closes
+        outcome.at[row, "next_open"] = window.earliest_open(closes, zones)
         return
     if earliest is None:
         names = ", ".join(str(zone) for zone in zones)
@@ -245,8 +248,9 @@ def apply_rules(
     if guards.max_calls_per_day is not None:
         left = max(0, guards.max_calls_per_day - calls_today)
         detail = (
-            f"guards.max_calls_per_day ({guards.max_calls_per_day}) reached with "
-            f"{calls_today} calls since 00:00 UTC; a run tomorrow calls it"
+            f"guards.max_calls_per_day ({guards.max_calls_per_day}) reached: "
+            f"{calls_today} calls before this run since 00:00 UTC and {left} in "
+            "it; a run tomorrow calls it"
         )
         hold_back_beyond(outcome, left, "day_limit", detail)
     if config.nlpearl.max_calls_per_run is not None:

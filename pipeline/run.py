@@ -25,7 +25,7 @@ from pipeline.dispatch import (
     dispatch,
     not_attempted,
 )
-from pipeline.errors import ConfigError, RunStopped
+from pipeline.errors import ConfigError, OutputError, RunStopped
 from pipeline.history import apply_history
 from pipeline.ledger import Ledger, LedgerRecorder, ledger_lock
 from pipeline.load import load_leads
@@ -37,7 +37,7 @@ from pipeline.results import RunSummary, Status
 from pipeline.rules import apply_do_not_call, apply_rules, load_do_not_call
 from pipeline.transport import AiohttpTransport
 from pipeline.validate import validate_leads
-from pipeline.write import write_results
+from pipeline.write import check_writable, write_results
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,10 @@ def run(
             reason_counts=_counts(outcome["reason"]),
             stopped=stopped,
         )
+        if stopped:
+            logger.error("calling stopped: %s", stopped)
         logger.info("writing %s", output_path)
-        write_results(output_path, table.frame, outcome, summary)
+        _write(output_path, table.frame, outcome, summary)
         logger.info(summary.closing_line())
 
     return summary
@@ -249,12 +251,34 @@ def _recorder(
     )
 
 
+def _write(
+    path: Path, leads: pd.DataFrame, outcome: pd.DataFrame, summary: RunSummary
+) -> None:
+    """Write the workbook; if that fails after calls, say where they are."""
+    try:
+        write_results(path, leads, outcome, summary)
+    except OutputError as error:
+        if summary.status_counts.get(Status.CALLED.value):
+            raise OutputError(
+                f"{error}. The calls of this run were placed and are recorded in "
+                "the ledger; run again to write the workbook, which will list "
+                "them as already_called with their request ids"
+            ) from error
+        raise
+
+
 def _check_paths(input_path: Path, output_path: Path) -> None:
+    """Refuse an output path that cannot work, before any call is placed."""
     if output_path.resolve() == input_path.resolve():
         raise ConfigError(
             f"the output path {output_path} is the input file; "
             "choose another output.path so the leads are not overwritten"
         )
+    if output_path.suffix.lower() != ".xlsx":
+        raise ConfigError(
+            f"the output path {output_path} must end in .xlsx, the format written"
+        )
+    check_writable(output_path)
 
 
 def _validate_and_map(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
@@ -265,6 +289,8 @@ def _validate_and_map(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     outcome["queue_position"] = pd.Series(None, index=outcome.index, dtype=object)
     outcome["called_at"] = pd.Series(None, index=outcome.index, dtype=object)
     outcome["earliest_call_at"] = pd.Series(None, index=outcome.index, dtype=object)
+    outcome["call_before"] = pd.Series(None, index=outcome.index, dtype=object)
+    outcome["next_open"] = pd.Series(None, index=outcome.index, dtype=object)
 
     counts = _counts(outcome["status"])
     logger.info("validated %d rows: %s", len(outcome), _format_counts(counts))
@@ -287,14 +313,28 @@ def _call_or_preview(
         return ""
 
     jobs = [
-        CallJob(int(row), outcome.at[row, "phone_e164"], outcome.at[row, "call_data"])
+        CallJob(
+            int(row),
+            outcome.at[row, "phone_e164"],
+            outcome.at[row, "call_data"],
+            call_before=_moment(outcome.at[row, "call_before"]),
+            next_open=_moment(outcome.at[row, "next_open"]),
+        )
         for row in pending
     ]
+    if not jobs:
+        logger.info("no lead to call")
+        return ""
     report = asyncio.run(_dispatch(jobs, config, target, recorder, clock))
     for result in report.results:
         _apply_result(outcome, result)
 
     return str(report.stopped or "")
+
+
+def _moment(value: object) -> datetime | None:
+    """Return a frame cell's datetime; pandas may hold a missing one as NaN."""
+    return value if isinstance(value, datetime) else None
 
 
 async def _dispatch(
@@ -374,6 +414,8 @@ def _apply_result(outcome: pd.DataFrame, result: CallResult) -> None:
     outcome.at[row, "from_number"] = result.from_number
     outcome.at[row, "queue_position"] = result.queue_position
     outcome.at[row, "called_at"] = result.called_at
+    if result.earliest_call_at is not None:
+        outcome.at[row, "earliest_call_at"] = result.earliest_call_at
 
 
 def _mode(config: Config, options: RunOptions) -> str:

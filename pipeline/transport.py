@@ -16,6 +16,12 @@ from __future__ import annotations
 import aiohttp
 import httpx
 
+# Seconds an idle connection is kept for reuse. Servers close idle connections
+# after a while (uvicorn after 5 s); a POST sent on a connection the server is
+# closing fails in a way that looks like "sent, outcome unknown". Closing them
+# on our side first avoids that race with any server that waits 5 s or more.
+_KEEPALIVE_SECONDS = 3.0
+
 # Request headers that aiohttp computes itself from the URL and body.
 _COMPUTED_HEADERS = {"host", "content-length", "transfer-encoding"}
 
@@ -71,7 +77,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=_KEEPALIVE_SECONDS
+            )
             # httpx decodes compressed bodies from the headers, so aiohttp must not.
             self._session = aiohttp.ClientSession(
                 connector=connector,

@@ -10,6 +10,7 @@ toll-free number does, the window must be open in every one of them.
 from __future__ import annotations
 
 import functools
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -90,6 +91,10 @@ class CallingWindow:
 
         return None
 
+    def closes_after(self, now: datetime, zones: Sequence[ZoneInfo]) -> datetime:
+        """Return when the window, open now in every zone, first closes in one."""
+        return min(_at(now.astimezone(zone).date(), self.end, zone) for zone in zones)
+
     def _starts(self, now: datetime, zone: ZoneInfo) -> list[datetime]:
         today = now.astimezone(zone).date()
         days = (today + timedelta(days=offset) for offset in range(-1, _HORIZON_DAYS))
@@ -110,11 +115,18 @@ def zone_from_name(name: str) -> ZoneInfo | None:
     if not text:
         return None
     text = win_tz.get(text, text)
+    text = _zone_names_by_folded_name().get(text.casefold(), text)
 
     try:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+@functools.cache
+def _zone_names_by_folded_name() -> dict[str, str]:
+    """Map each IANA zone name in lower case to its real spelling."""
+    return {name.casefold(): name for name in zoneinfo.available_timezones()}
 
 
 @functools.lru_cache(maxsize=65536)

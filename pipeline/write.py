@@ -57,6 +57,24 @@ def write_results(
         Path(temporary).unlink(missing_ok=True)
 
 
+def check_writable(path: Path) -> None:
+    """Raise OutputError now if the workbook could not be written at `path`.
+
+    A run checks this before calling anyone, so a bad output path never turns
+    a night of placed calls into a missing report.
+    """
+    if path.is_dir():
+        raise OutputError(f"{path}: the output path is a folder; name a .xlsx file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}-"):
+            pass
+    except OSError as error:
+        raise OutputError(
+            f"{path}: cannot write the results workbook: {error}"
+        ) from error
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

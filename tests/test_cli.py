@@ -236,7 +236,7 @@ def test_help_lists_exit_codes() -> None:
     assert "0  every row was handled" in result.output
     assert "1  some calls failed or have an unknown outcome" in result.output
     assert "2  bad command line, config or input file" in result.output
-    assert "3  NLPearl refused the credentials or the outbound id" in result.output
+    assert "3  calls cannot succeed: credentials, outbound id" in result.output
     assert "4  another run holds the ledger" in result.output
     assert "5  unexpected error" in result.output
     assert "6  a guard held back calls" in result.output
@@ -312,3 +312,25 @@ def test_run_limit_skips_the_rest(tmp_path: Path) -> None:
         "rejected",
     ]
     assert "leads held back by run_limit: 1;" in result.stderr
+
+
+def test_output_folder_fails_before_calls(tmp_path: Path) -> None:
+    """An output path that is a folder stops the run before any call."""
+    config = write_config(tmp_path)
+    (tmp_path / "folder.xlsx").mkdir()
+
+    result = invoke("run", str(config), "--output", str(tmp_path / "folder.xlsx"))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "the output path is a folder" in result.stderr
+    assert not (tmp_path / "out" / "nlpearl-ledger.sqlite").exists()
+
+
+def test_output_must_be_xlsx(tmp_path: Path) -> None:
+    """--output with another extension is refused before any work."""
+    config = write_config(tmp_path)
+
+    result = invoke("run", str(config), "--output", str(tmp_path / "out.csv"))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "must end in .xlsx" in result.stderr

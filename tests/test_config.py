@@ -430,7 +430,9 @@ def test_credentials_required_without_fallback(
     with pytest.raises(ConfigError) as caught:
         credentials_from_environment(sandbox_fallback=None)
 
-    expected = f"environment variable {ACCOUNT_ID_VARIABLE} and {SECRET_KEY_VARIABLE}"
+    expected = (
+        f"environment variables {ACCOUNT_ID_VARIABLE} and {SECRET_KEY_VARIABLE} are"
+    )
     assert str(caught.value).startswith(expected)
 
 

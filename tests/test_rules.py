@@ -16,6 +16,7 @@ from pipeline.config import Config, load_config
 from pipeline.errors import InputError
 from pipeline.exit_codes import ExitCode
 from pipeline.results import RunSummary
+from pipeline.rules import load_do_not_call
 from pipeline.run import RunOptions, run
 from pipeline.window import CallingWindow, zone_from_name, zones_for_number
 
@@ -327,17 +328,19 @@ def test_sample_data_at_night_and_morning(tmp_path: Path) -> None:
 
 
 DO_NOT_CALL = """\
-Phone
-+1 201 555 0123
-(201) 555-0126
-0044 20 7946 0456
+Phone,Country
++1 201 555 0123,
+(201) 555-0126,
+020 7946 0456,GB
 """
 
 
 def test_do_not_call_any_format(tmp_path: Path) -> None:
     """Listed numbers are never sent, however the list and the leads write them."""
     (tmp_path / "dnc.csv").write_text(DO_NOT_CALL, encoding="utf-8")
-    config = write_config(tmp_path, '[do_not_call]\npath = "dnc.csv"\n')
+    config = write_config(
+        tmp_path, '[do_not_call]\npath = "dnc.csv"\ncountry_column = "Country"\n'
+    )
     runs = Runs(config)
 
     _, rows = runs.at(datetime(2026, 12, 4, 12, 0, tzinfo=NEW_YORK))
@@ -349,6 +352,38 @@ def test_do_not_call_any_format(tmp_path: Path) -> None:
     assert "+442079460456" not in runs.called_numbers()
     assert "+12015550126" not in runs.called_numbers()
     assert rows["Grace"]["status"] == "called"
+
+
+@pytest.mark.parametrize(
+    ("cell", "blocked"),
+    [
+        ("2015550124.0", ["+12015550124"]),
+        ("201-555-0124 / 201-555-0125", ["+12015550124", "+12015550125"]),
+        ("+1 201 555 0124 ext. 7", ["+12015550124"]),
+    ],
+)
+def test_do_not_call_cell_forms(cell: str, blocked: list[str], tmp_path: Path) -> None:
+    """Excel floats, several numbers and extensions in a list cell are all blocked."""
+    (tmp_path / "dnc.csv").write_text(f'Phone\n"{cell}"\n', encoding="utf-8")
+    config = write_config(tmp_path, '[do_not_call]\npath = "dnc.csv"\n')
+
+    listed = load_do_not_call(config.do_not_call, "US")
+
+    assert sorted(listed.numbers) == blocked
+
+
+@pytest.mark.parametrize(
+    "cell", ["(201) 555-0157 cell", "0044 20 7946 0456", "020 7946 0151"]
+)
+def test_do_not_call_unclear_cell_stops(cell: str, tmp_path: Path) -> None:
+    """A list cell the lead reader would not accept stops the run: exit code 2."""
+    (tmp_path / "dnc.csv").write_text(f"Phone\n{cell}\n", encoding="utf-8")
+    config = write_config(tmp_path, '[do_not_call]\npath = "dnc.csv"\n')
+
+    with pytest.raises(InputError, match="not valid phone numbers: 2 ") as caught:
+        load_do_not_call(config.do_not_call, "US")
+
+    assert caught.value.exit_code == ExitCode.USAGE
 
 
 def test_do_not_call_prefix(tmp_path: Path) -> None:
@@ -370,7 +405,7 @@ def test_do_not_call_unreadable_entry(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[do_not_call]\npath = "dnc.csv"\n')
     runs = Runs(config)
 
-    with pytest.raises(InputError, match="rows 2 of the do-not-call list"):
+    with pytest.raises(InputError, match="not valid phone numbers: 2 "):
         runs.at(datetime(2026, 12, 4, 12, 0, tzinfo=NEW_YORK))
 
     assert runs.called_numbers() == Counter()
@@ -469,3 +504,39 @@ def test_earliest_call_time_in_workbook(tmp_path: Path) -> None:
     assert rows["Ada"]["earliest_call_at"] == "2026-12-04T14:00:00Z"
     assert rows["Alan"]["earliest_call_at"] == "2026-12-04T09:00:00Z"
     assert rows["Ada"]["called_at"] is None
+
+
+def test_window_closing_mid_run_defers(tmp_path: Path) -> None:
+    """Calls still waiting when the window closes are deferred, not placed."""
+    leads = "Name,Phone,Country\n" + "".join(
+        f"L{n},201 555 01{n:02d},US\n" for n in range(30, 40)
+    )
+    config = write_config(
+        tmp_path, WINDOW.replace('timezone_column = "Zone"\n', ""), leads
+    )
+    config = config.model_copy(
+        update={"nlpearl": config.nlpearl.model_copy(update={"concurrency": 1})}
+    )
+    fake = sandbox.Sandbox(sandbox.SandboxSettings())
+    ticks = iter(range(10_000))
+
+    def clock() -> datetime:
+        """Start at 19:59 in New York and move 10 s on each reading."""
+        start = datetime(2026, 12, 4, 19, 59, tzinfo=NEW_YORK)
+        return start + timedelta(seconds=10 * next(ticks))
+
+    run(config, RunOptions(), transport=fake.transport(), clock=clock)
+
+    rows = read_results(config.output.path)
+    called = [name for name, row in rows.items() if row["status"] == "called"]
+    deferred = [row for row in rows.values() if row["status"] == "deferred"]
+    assert 0 < len(called) < 10
+    assert len(called) + len(deferred) == 10
+    assert len(fake.calls) == len(called)
+    assert "closed during the run" in str(deferred[0]["reason"])
+    assert deferred[0]["earliest_call_at"] == "2026-12-05T14:00:00Z"
+
+
+def test_zone_name_any_case() -> None:
+    """An IANA name written in another case still names its zone."""
+    assert zone_from_name("america/new_york") == NEW_YORK
