@@ -11,11 +11,12 @@ from typing import Any
 import click
 
 from pipeline import sandbox
+from pipeline.calling import SANDBOX_CREDENTIALS
 from pipeline.config import credentials_from_environment, load_config
 from pipeline.errors import PipelineError
 from pipeline.exit_codes import ExitCode
 from pipeline.logs import configure_logging, run_id_context
-from pipeline.run import SANDBOX_CREDENTIALS, RunOptions, new_run_id, run
+from pipeline.run import RunOptions, new_run_id, run
 from pipeline.sandbox.server import serve
 
 logger = logging.getLogger("pipeline")

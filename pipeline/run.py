@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -14,52 +13,25 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from pipeline import sandbox
-from pipeline.client import NLPearlClient
-from pipeline.config import Config, Credentials, credentials_from_environment
-from pipeline.dispatch import (
-    CallJob,
-    CallRecorder,
-    CallResult,
-    DispatchReport,
-    dispatch,
-    not_attempted,
-)
-from pipeline.errors import ConfigError, OutputError, RunStopped
+from pipeline.calling import Target, call_or_preview, credentials_for
+from pipeline.config import Config
+from pipeline.errors import ConfigError, OutputError
 from pipeline.history import apply_history
 from pipeline.ledger import Ledger, LedgerRecorder, ledger_lock
 from pipeline.load import load_leads
 from pipeline.logs import run_id_context
 from pipeline.mapping import build_call_data
-from pipeline.preflight import check_ready
-from pipeline.progress import Progress
 from pipeline.results import RunSummary, Status
 from pipeline.rules import apply_do_not_call, apply_rules, load_do_not_call
-from pipeline.transport import AiohttpTransport
 from pipeline.validate import validate_leads
 from pipeline.write import check_writable, write_results
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_CREDENTIALS = Credentials(sandbox.DEMO_ACCOUNT_ID, sandbox.DEMO_SECRET_KEY)
-
 
 def new_run_id(now: datetime) -> str:
     """Return a run id that sorts by start time, such as 20261204T020000Z-1a2b3c."""
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class _Target:
-    """The call target: credentials (None in a dry run) and an optional transport."""
-
-    credentials: Credentials | None
-    transport: httpx.AsyncBaseTransport | None
-
-    @property
-    def dry_run(self) -> bool:
-        """Return whether calls are only previewed, which needs no credentials."""
-        return self.credentials is None
 
 
 @dataclass(frozen=True)
@@ -98,7 +70,7 @@ def run(
     input_path = options.input_path or config.input.path
     output_path = options.output_path or config.output.path
     _check_paths(input_path, output_path)
-    credentials = None if options.dry_run else _credentials(config)
+    credentials = None if options.dry_run else credentials_for(config)
 
     with run_id_context(run_id), _open_ledger(config, options, clock) as ledger:
         do_not_call = load_do_not_call(config.do_not_call, config.phone.default_country)
@@ -124,8 +96,8 @@ def run(
         )
         _record_deferrals(ledger, outcome, config, options, run_id)
         recorder = _recorder(ledger, frame, config, options, run_id)
-        target = _Target(credentials, transport)
-        stopped = _call_or_preview(outcome, config, target, recorder, clock)
+        target = Target(credentials, transport)
+        stopped = call_or_preview(outcome, config, target, recorder, clock)
 
         summary = RunSummary(
             run_id=run_id,
@@ -296,126 +268,6 @@ def _validate_and_map(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     logger.info("validated %d rows: %s", len(outcome), _format_counts(counts))
 
     return outcome
-
-
-def _call_or_preview(
-    outcome: pd.DataFrame,
-    config: Config,
-    target: _Target,
-    recorder: CallRecorder | None,
-    clock: Callable[[], datetime],
-) -> str:
-    """Call every pending row, or mark it dry_run; return why calling stopped."""
-    pending = outcome.index[outcome["status"] == Status.PENDING.value]
-    if target.dry_run:
-        outcome.loc[pending, "status"] = Status.DRY_RUN.value
-        logger.info("dry run: %d rows would be called", len(pending))
-        return ""
-
-    jobs = [
-        CallJob(
-            int(row),
-            outcome.at[row, "phone_e164"],
-            outcome.at[row, "call_data"],
-            call_before=_moment(outcome.at[row, "call_before"]),
-            next_open=_moment(outcome.at[row, "next_open"]),
-        )
-        for row in pending
-    ]
-    if not jobs:
-        logger.info("no lead to call")
-        return ""
-    report = asyncio.run(_dispatch(jobs, config, target, recorder, clock))
-    for result in report.results:
-        _apply_result(outcome, result)
-
-    return str(report.stopped or "")
-
-
-def _moment(value: object) -> datetime | None:
-    """Return a frame cell's datetime; pandas may hold a missing one as NaN."""
-    return value if isinstance(value, datetime) else None
-
-
-async def _dispatch(
-    jobs: list[CallJob],
-    config: Config,
-    target: _Target,
-    recorder: CallRecorder | None,
-    clock: Callable[[], datetime],
-) -> DispatchReport:
-    settings = config.nlpearl
-    credentials = target.credentials
-    assert credentials is not None
-    transport = (
-        target.transport
-        or _sandbox_transport(config, credentials)
-        or AiohttpTransport(max_connections=settings.concurrency)
-    )
-    base_url = settings.base_url or "http://127.0.0.1"
-    headers = {"Authorization": credentials.bearer_token()}
-    limits = httpx.Limits(max_connections=settings.concurrency)
-
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url=base_url,
-        headers=headers,
-        timeout=settings.timeout_seconds,
-        limits=limits,
-    ) as http:
-        client = NLPearlClient(
-            http, settings.outbound_id, timeout_seconds=settings.timeout_seconds
-        )
-        try:
-            await check_ready(client, settings)
-        except RunStopped as error:
-            return DispatchReport(not_attempted(jobs, error), error)
-
-        logger.info("calling %d leads", len(jobs))
-        progress = Progress(len(jobs))
-        recorders = [progress] if recorder is None else [recorder, progress]
-        try:
-            return await dispatch(jobs, client, settings, recorders, clock)
-        finally:
-            progress.close()
-
-
-def _credentials(config: Config) -> Credentials:
-    """Read the credentials before any work, so a missing one fails fast."""
-    fallback = SANDBOX_CREDENTIALS if config.nlpearl.sandbox else None
-
-    return credentials_from_environment(sandbox_fallback=fallback)
-
-
-def _sandbox_transport(
-    config: Config, credentials: Credentials
-) -> httpx.AsyncBaseTransport | None:
-    """Return the in-process sandbox when the config enables it, else None."""
-    if not config.nlpearl.sandbox:
-        return None
-
-    settings = sandbox.SandboxSettings(
-        account_id=credentials.account_id,
-        secret_key=credentials.secret_key,
-        outbound_ids=(config.nlpearl.outbound_id,),
-        **config.sandbox.model_dump(),
-    )
-    logger.info("calling the in-process NLPearl sandbox; no real call is placed")
-
-    return sandbox.Sandbox(settings).transport()
-
-
-def _apply_result(outcome: pd.DataFrame, result: CallResult) -> None:
-    row = result.row
-    outcome.at[row, "status"] = result.status.value
-    outcome.at[row, "reason"] = result.reason
-    outcome.at[row, "detail"] = result.detail
-    outcome.at[row, "request_id"] = result.request_id
-    outcome.at[row, "from_number"] = result.from_number
-    outcome.at[row, "queue_position"] = result.queue_position
-    outcome.at[row, "called_at"] = result.called_at
-    if result.earliest_call_at is not None:
-        outcome.at[row, "earliest_call_at"] = result.earliest_call_at
 
 
 def _mode(config: Config, options: RunOptions) -> str:

@@ -12,7 +12,7 @@ import pytest
 import stamina
 from click.testing import CliRunner, Result
 
-from pipeline import run, sandbox
+from pipeline import calling, sandbox
 from pipeline.cli import cli
 from pipeline.config import Config, Credentials
 from pipeline.exit_codes import ExitCode
@@ -186,10 +186,10 @@ def test_output_same_as_input(tmp_path: Path) -> None:
 def use_sandbox(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> None:
     """Make runs call an in-process sandbox with these settings."""
 
-    def transport(config: Config, credentials: Credentials) -> httpx.ASGITransport:
+    def transport(config: Config, credentials: Credentials) -> httpx.AsyncBaseTransport:
         return sandbox.Sandbox(sandbox.SandboxSettings(**settings)).transport()
 
-    monkeypatch.setattr(run, "_sandbox_transport", transport)
+    monkeypatch.setattr(calling, "_sandbox_transport", transport)
 
 
 def test_wrong_secret_exit_code(

@@ -23,8 +23,8 @@ import pytest
 from click.testing import CliRunner
 from helpers import environment, start_sandbox
 
+from pipeline import calling
 from pipeline import cli as cli_module
-from pipeline import run as run_module
 from pipeline.client import CallAccepted, NLPearlClient
 from pipeline.config import Config
 from pipeline.errors import CallError, CallOutcomeUnknown, CallRetryable
@@ -652,7 +652,7 @@ def test_client_reads_connection_faults(
 def test_config_table_reaches_sandbox(make_config: Callable[..., Config]) -> None:
     """The config's [sandbox] table sets the in-process sandbox of a run."""
     config = make_config(sandbox={"agents": 7, "connect_error_rate": 1.0})
-    transport = run_module._sandbox_transport(config, run_module.SANDBOX_CREDENTIALS)
+    transport = calling._sandbox_transport(config, calling.SANDBOX_CREDENTIALS)
     assert transport is not None
 
     async def send_both() -> tuple[httpx.Response, httpx.TransportError | None]:
@@ -678,7 +678,7 @@ def test_config_table_unused_live(make_config: Callable[..., Config]) -> None:
         sandbox={"drop_after_record_rate": 1.0},
     )
 
-    transport = run_module._sandbox_transport(config, run_module.SANDBOX_CREDENTIALS)
+    transport = calling._sandbox_transport(config, calling.SANDBOX_CREDENTIALS)
 
     assert transport is None
 
