@@ -30,7 +30,7 @@ from pipeline.dispatch import (
 from pipeline.errors import RunStopped
 from pipeline.preflight import check_ready
 from pipeline.progress import Progress
-from pipeline.results import Status
+from pipeline.results import Status, pending_rows
 from pipeline.transport import AiohttpTransport
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def call_or_preview(
     clock: Callable[[], datetime],
 ) -> str:
     """Call every pending row, or mark it dry_run; return why calling stopped."""
-    pending = outcome.index[outcome["status"] == Status.PENDING.value]
+    pending = pending_rows(outcome)
     if target.dry_run:
         outcome.loc[pending, "status"] = Status.DRY_RUN.value
         logger.info("dry run: %d rows would be called", len(pending))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from pipeline.ledger import Attempt
-from pipeline.results import Status
+from pipeline.results import Status, pending_rows
 
 
 def apply_history(
@@ -26,7 +26,7 @@ def apply_history(
     redial_unknown: bool = False,
 ) -> None:
     """Mark pending rows that earlier attempts settle: already called, or unknown."""
-    pending = outcome.index[outcome["status"] == Status.PENDING.value]
+    pending = pending_rows(outcome)
     for row in pending:
         attempt = attempts.get(outcome.at[row, "phone_e164"])
         if attempt is None:

@@ -12,6 +12,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from pipeline.dispatch import CallJob, CallResult
+from pipeline.results import format_counts
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,5 @@ class Progress:
 
     def _log_line(self) -> None:
         self._last_line = self._clock()
-        counts = ", ".join(
-            f"{n} {status}" for status, n in sorted(self._counts.items())
-        )
+        counts = format_counts(dict(sorted(self._counts.items())))
         logger.info("progress: %d of %d calls (%s)", self._done, self._total, counts)

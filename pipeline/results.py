@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import pandas as pd
 
 from pipeline.exit_codes import ExitCode
 
@@ -36,6 +39,16 @@ class Status(enum.StrEnum):
 
     DRY_RUN = "dry_run"
     """Valid and would have been called, but the run was a dry run."""
+
+
+def format_counts(counts: Mapping[str, int]) -> str:
+    """Write counts as `3 called, 1 failed`, in the mapping's order."""
+    return ", ".join(f"{count} {name}" for name, count in counts.items())
+
+
+def pending_rows(outcome: pd.DataFrame) -> pd.Index:
+    """Return the rows of an outcome frame that are still waiting to be called."""
+    return outcome.index[outcome["status"] == Status.PENDING.value]
 
 
 # Reasons of rows a guard held back; any of them makes the run exit with GUARD.
@@ -93,8 +106,6 @@ class RunSummary:
 
     def closing_line(self) -> str:
         """Return the one-line summary logged at the end of a run."""
-        counts = ", ".join(
-            f"{count} {name}" for name, count in self.status_counts.items()
-        )
+        counts = format_counts(self.status_counts)
 
         return f"run {self.run_id} finished: {self.rows} rows ({counts})"

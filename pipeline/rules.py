@@ -23,7 +23,7 @@ from pipeline.config import CallingWindowSettings, Config, DoNotCallSettings
 from pipeline.errors import InputError
 from pipeline.load import LeadTable, load_leads
 from pipeline.phones import parse_every_number, resolve_region
-from pipeline.results import Status
+from pipeline.results import Status, pending_rows
 from pipeline.window import CallingWindow, zone_from_name, zones_for_number
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _listed_cells(
 
 def apply_do_not_call(outcome: pd.DataFrame, listed: DoNotCallList) -> None:
     """Skip every pending row whose number is listed."""
-    for row in _pending(outcome):
+    for row in pending_rows(outcome):
         why = listed.match(outcome.at[row, "phone_e164"])
         if why:
             _mark(outcome, row, Status.SKIPPED, "do_not_call", why)
@@ -129,7 +129,7 @@ def apply_calling_window(
         if settings.timezone_column
         else pd.Series("", index=frame.index)
     )
-    for row in _pending(outcome):
+    for row in pending_rows(outcome):
         zones = _zones(zone_cells[row], outcome.at[row, "phone_e164"])
         if zones is None:
             detail = f"time zone {zone_cells[row]!r} is not an IANA or Windows name"
@@ -189,7 +189,7 @@ def reject_share(outcome: pd.DataFrame) -> float:
 
 def hold_back_all(outcome: pd.DataFrame, reason: str, detail: str) -> None:
     """Skip every pending row because of a guard."""
-    for row in _pending(outcome):
+    for row in pending_rows(outcome):
         _mark(outcome, row, Status.SKIPPED, reason, detail)
 
 
@@ -197,15 +197,11 @@ def hold_back_beyond(
     outcome: pd.DataFrame, limit: int, reason: str, detail: str
 ) -> None:
     """Skip the pending rows after the first `limit` because of a guard."""
-    held = _pending(outcome)[limit:]
+    held = pending_rows(outcome)[limit:]
     for row in held:
         _mark(outcome, row, Status.SKIPPED, reason, detail)
     if len(held):
         logger.warning("leads held back by %s: %d; %s", reason, len(held), detail)
-
-
-def _pending(outcome: pd.DataFrame) -> pd.Index:
-    return outcome.index[outcome["status"] == Status.PENDING.value]
 
 
 def _mark(

@@ -21,7 +21,7 @@ from pipeline.ledger import Ledger, LedgerRecorder, ledger_lock
 from pipeline.load import load_leads
 from pipeline.logs import run_id_context
 from pipeline.mapping import build_call_data
-from pipeline.results import RunSummary, Status
+from pipeline.results import RunSummary, Status, format_counts
 from pipeline.rules import apply_do_not_call, apply_rules, load_do_not_call
 from pipeline.validate import validate_leads
 from pipeline.write import check_writable, write_results
@@ -265,7 +265,7 @@ def _validate_and_map(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     outcome["next_open"] = pd.Series(None, index=outcome.index, dtype=object)
 
     counts = _counts(outcome["status"])
-    logger.info("validated %d rows: %s", len(outcome), _format_counts(counts))
+    logger.info("validated %d rows: %s", len(outcome), format_counts(counts))
 
     return outcome
 
@@ -282,7 +282,3 @@ def _counts(values: pd.Series) -> dict[str, int]:
     counts = values[values != ""].value_counts(sort=False)
 
     return {str(value): int(count) for value, count in counts.items()}
-
-
-def _format_counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{count} {status}" for status, count in counts.items())
