@@ -129,6 +129,8 @@ def apply_calling_window(
         if settings.timezone_column
         else pd.Series("", index=frame.index)
     )
+    # Leads share a few zone sets, so each set's timing is worked out once.
+    timings: dict[tuple[ZoneInfo, ...], _Timing] = {}
     for row in pending_rows(outcome):
         zones = _zones(zone_cells[row], outcome.at[row, "phone_e164"])
         if zones is None:
@@ -138,7 +140,9 @@ def apply_calling_window(
             detail = "the number's time zone is not known, so no hour is safe"
             _mark(outcome, row, Status.REJECTED, "timezone_unknown", detail)
         else:
-            _apply_window(outcome, row, window, zones, now)
+            if zones not in timings:
+                timings[zones] = _timing(window, zones, now)
+            _apply_timing(outcome, row, zones, timings[zones], now)
 
 
 def _zones(cell: str, e164: str) -> tuple[ZoneInfo, ...] | None:
@@ -150,33 +154,55 @@ def _zones(cell: str, e164: str) -> tuple[ZoneInfo, ...] | None:
     return zones_for_number(e164)
 
 
-def _apply_window(
+@dataclass(frozen=True)
+class _Timing:
+    """When a set of zones may be called, seen from the start of the run."""
+
+    earliest: datetime | None
+    """The first moment the window is open in every zone; None if never."""
+    closes: datetime | None = None
+    """When the window, open now, closes; None unless open now."""
+    next_open: datetime | None = None
+    """When it opens again after `closes`."""
+
+
+def _timing(
+    window: CallingWindow, zones: tuple[ZoneInfo, ...], now: datetime
+) -> _Timing:
+    earliest = window.earliest_open(now, zones)
+    if earliest != now:
+        return _Timing(earliest)
+
+    closes = window.closes_after(now, zones)
+
+    return _Timing(now, closes, window.earliest_open(closes, zones))
+
+
+def _apply_timing(
     outcome: pd.DataFrame,
     row: int,
-    window: CallingWindow,
     zones: tuple[ZoneInfo, ...],
+    timing: _Timing,
     now: datetime,
 ) -> None:
-    earliest = window.earliest_open(now, zones)
-    if earliest == now:
+    if timing.earliest == now:
         # Open now: remember when it closes, so a call still waiting then is
         # deferred rather than placed outside the window.
-        closes = window.closes_after(now, zones)
-        outcome.at[row, "call_before"] = closes
-        outcome.at[row, "next_open"] = window.earliest_open(closes, zones)
+        outcome.at[row, "call_before"] = timing.closes
+        outcome.at[row, "next_open"] = timing.next_open
         return
-    if earliest is None:
+    if timing.earliest is None:
         names = ", ".join(str(zone) for zone in zones)
         detail = f"the window is never open in all of {names} at once"
         _mark(outcome, row, Status.REJECTED, "window_never_open", detail)
         return
 
-    local = earliest.astimezone(zones[0])
+    local = timing.earliest.astimezone(zones[0])
     detail = f"earliest call {local:%Y-%m-%d %H:%M} {zones[0]}" + (
         f" and {len(zones) - 1} more zones" if len(zones) > 1 else ""
     )
     _mark(outcome, row, Status.DEFERRED, "outside_calling_window", detail)
-    outcome.at[row, "earliest_call_at"] = earliest
+    outcome.at[row, "earliest_call_at"] = timing.earliest
 
 
 def reject_share(outcome: pd.DataFrame) -> float:
