@@ -4,13 +4,13 @@ Run from the repository root:
 
     .venv/bin/python bench/dispatch.py
 
-It starts `python -m pipeline sandbox` with 100 ms of latency, dispatches 2,000
-calls through the real client, retry rule and ledger, and prints for each case
-the calls per second achieved, the bound `min(rate limit, concurrency /
-latency)`, their ratio, and the client's CPU time per call. Two cases use
-httpx's own transport instead of the aiohttp one, for comparison. A sequential loop,
-one request at a time as the vendor's own Python wrapper works, is measured
-for comparison. Targets: at least 90 % of the bound, at most 1 ms CPU per call.
+It starts `python -m pipeline sandbox` with 100 ms of latency and dispatches
+2,000 calls per case through the real client, retry rule and ledger. For each
+case it prints the calls per second achieved, the bound `min(rate limit,
+concurrency / latency)`, their ratio and the client's CPU time per call. Two
+cases use httpx's own transport instead of the aiohttp one, and a sequential
+loop, one request at a time as the vendor's own Python wrapper works, is
+measured too. Targets: at least 90 % of the bound, at most 1 ms CPU per call.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Calling stage glue: turn pending rows into calls and the results back into rows.
 
-The dispatcher works on `CallJob`s and `CallResult`s; this module builds the
-jobs from the outcome frame, opens the HTTP client with the right credentials
-and transport, runs the pre-flight check, and writes each result back.
+The dispatcher works on `CallJob`s and `CallResult`s. This module builds the
+jobs from the outcome frame and opens the HTTP client with the right
+credentials and transport. It runs the pre-flight check, then writes each
+result back into the frame.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Run ledger: an SQLite record of every call attempt, so no lead is called twice.
 
 An attempt is committed as `sending` before its request goes out and updated
-when its outcome is known. A run that dies in between leaves `sending` rows;
-the next run turns them into `unknown`, because NLPearl may have placed those
-calls and offers no way to look them up by number.
+when its outcome is known. A run that dies in between leaves `sending` rows.
+The next run marks them `unknown`, because NLPearl may have placed those calls
+and offers no way to look them up by number.
 
 One run at a time holds the ledger's lock, an advisory `flock` on a file beside
 it, which the operating system releases when the process ends, even by SIGKILL.

@@ -324,7 +324,7 @@ def _duplicate_message(
 ) -> str:
     """Explain that a configured column matches more than one header, and the fix.
 
-    Headers that differ in case or spaces can be told apart in the config,
+    Headers that differ in case or spaces can be distinguished in the config,
     because an exact match wins. Identical headers must be renamed in the file.
     """
     labels = [source.column_label(position + 1) for position in found]

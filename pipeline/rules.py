@@ -57,8 +57,8 @@ def load_do_not_call(
     else the leads' default country.
 
     Raises:
-        InputError: the file cannot be read, or a cell holds anything that is
-            not a valid number. A list that cannot be read whole must not let
+        InputError: the file cannot be read, or a cell contains anything that
+            is not a valid number. A list that cannot be read whole must not let
             a number through.
     """
     prefixes = tuple("+" + prefix[1:].replace(" ", "") for prefix in settings.prefixes)
@@ -111,9 +111,9 @@ def _listed_cells(
 def apply_do_not_call(outcome: pd.DataFrame, listed: DoNotCallList) -> None:
     """Skip every pending row whose number is listed."""
     for row in pending_rows(outcome):
-        why = listed.match(outcome.at[row, "phone_e164"])
-        if why:
-            _mark(outcome, row, Status.SKIPPED, "do_not_call", why)
+        listing = listed.match(outcome.at[row, "phone_e164"])
+        if listing:
+            _mark(outcome, row, Status.SKIPPED, "do_not_call", listing)
 
 
 def apply_calling_window(
@@ -223,11 +223,11 @@ def hold_back_beyond(
     outcome: pd.DataFrame, limit: int, reason: str, detail: str
 ) -> None:
     """Skip the pending rows after the first `limit` because of a guard."""
-    held = pending_rows(outcome)[limit:]
-    for row in held:
+    held_back = pending_rows(outcome)[limit:]
+    for row in held_back:
         _mark(outcome, row, Status.SKIPPED, reason, detail)
-    if len(held):
-        logger.warning("leads held back by %s: %d; %s", reason, len(held), detail)
+    if len(held_back):
+        logger.warning("leads held back by %s: %d; %s", reason, len(held_back), detail)
 
 
 def _mark(

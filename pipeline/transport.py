@@ -17,9 +17,9 @@ import aiohttp
 import httpx
 
 # Seconds an idle connection is kept for reuse. Servers close idle connections
-# after a while (uvicorn after 5 s); a POST sent on a connection the server is
-# closing fails in a way that looks like "sent, outcome unknown". Closing them
-# on our side first avoids that race with any server that waits 5 s or more.
+# after a while, uvicorn after 5 s. A POST sent on a connection the server is
+# closing fails as if it had been sent, so its outcome becomes unknown. Closing
+# idle connections first avoids that race with servers that wait 5 s or more.
 _KEEPALIVE_SECONDS = 3.0
 
 # Request headers that aiohttp computes itself from the URL and body.

@@ -108,7 +108,7 @@ def test_dry_run_calls_nobody(tmp_path: Path) -> None:
 
 
 def test_output_option_overrides_config(tmp_path: Path) -> None:
-    """--output writes the workbook where the option says."""
+    """--output writes the workbook at the path it names."""
     config = write_config(tmp_path)
     output = tmp_path / "elsewhere.xlsx"
 

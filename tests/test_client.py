@@ -1,4 +1,4 @@
-"""Tests of the NLPearl client: requests it sends and how it classifies answers."""
+"""Tests of the NLPearl client: requests it sends and how it classifies responses."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def make_call(handler: Handler, to: str = "+12015550123") -> CallAccepted:
-    """Send one Make Call request through a mock transport and return the answer."""
+    """Send one Make Call request through a mock transport and return the result."""
 
     async def go() -> CallAccepted:
         transport = httpx.MockTransport(handler)
@@ -40,7 +40,7 @@ def make_call(handler: Handler, to: str = "+12015550123") -> CallAccepted:
 
 
 def answer(status: int, body: object = None, **headers: str) -> Handler:
-    """Return a handler that always answers with this status, body and headers."""
+    """Return a handler that always responds with this status, body and headers."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if isinstance(body, str):
@@ -120,7 +120,7 @@ def test_400_plain_text_message() -> None:
 
 
 def test_400_empty_body_message() -> None:
-    """A 400 with no body says so instead of failing to parse it."""
+    """A 400 with no body is reported as empty instead of failing to parse."""
     with pytest.raises(CallRejected, match=r"HTTP 400: \(empty body\)"):
         make_call(answer(400, ""))
 

@@ -28,10 +28,10 @@ def instant_retries() -> Iterator[None]:
 
 
 class ScriptedApi:
-    """A mock NLPearl that answers each number from its own script of responses.
+    """A mock NLPearl that responds to each number from its own script.
 
     A script entry is a status code, or an exception class to raise. When a
-    number's script runs out, it is answered 200.
+    number's script runs out, it gets 200.
     """
 
     def __init__(self, scripts: dict[str, list[int | type[Exception]]]) -> None:
@@ -91,7 +91,7 @@ def test_all_called() -> None:
 
 
 def test_503_twice_then_200() -> None:
-    """A call answered 503 twice and then 200 ends called after three requests."""
+    """A call that gets 503 twice and then 200 ends called after three requests."""
     api = ScriptedApi({NUMBERS[2]: [503, 503]})
 
     report = run_dispatch(api, NUMBERS)

@@ -84,7 +84,7 @@ def test_bad_row_fails_once() -> None:
 
 
 def test_throttled_calls_wait_and_succeed() -> None:
-    """429 answers with Retry-After are waited out and every call succeeds."""
+    """429 responses with Retry-After are waited out and every call succeeds."""
     with start_sandbox("--rate-limit", "20") as url:
         report = run_dispatch(url, US_NUMBERS[:30], concurrency=10, max_attempts=10)
         calls = sandbox_calls(url)
@@ -97,7 +97,7 @@ def test_throttled_calls_wait_and_succeed() -> None:
 
 @pytest.mark.usefixtures("instant_retries")
 def test_server_errors_retried_then_failed() -> None:
-    """A server that always answers 503 is asked max_attempts times per call."""
+    """A server that always responds 503 gets max_attempts times per call."""
     with start_sandbox("--error-rate", "503=1") as url:
         report = run_dispatch(url, US_NUMBERS[:3], max_attempts=3)
         requests = server_requests(url)
@@ -121,7 +121,7 @@ def test_refused_connection_retried_then_failed() -> None:
 
 
 def test_timeout_after_record_is_unknown() -> None:
-    """A call recorded but never answered is unknown and sent only once."""
+    """A call recorded but never responded to is unknown and sent only once."""
     with start_sandbox("--timeout-rate", "1") as url:
         report = run_dispatch(url, US_NUMBERS[:2], timeout_seconds=0.3)
         calls = sandbox_calls(url)
@@ -148,7 +148,7 @@ def test_faults_and_rate_limit_no_storm() -> None:
 
     The client paces itself at half the server's limit, so throttling is rare
     even when the machine is busy, and the retries handle the injected errors.
-    The server sees no more requests than the retry bound allows.
+    The server receives no more requests than the retry bound allows.
     """
     numbers = (US_NUMBERS + UK_NUMBERS)[:500]
     max_attempts = 4

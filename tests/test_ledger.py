@@ -45,7 +45,7 @@ def called(row: int, request_id: str) -> CallResult:
 
 
 def test_sending_is_committed_first(ledger: Ledger, tmp_path: Path) -> None:
-    """An attempt is visible to another connection before its answer is known."""
+    """An attempt is visible to another connection before its response is known."""
     record(ledger, 2, "+12015550123", None)
 
     other = Ledger(tmp_path / "ledger.sqlite", read_only=True)
@@ -242,7 +242,7 @@ def test_redial_unknown_calls_again() -> None:
 
 
 def test_rows_not_pending_untouched() -> None:
-    """A rejected row keeps its status whatever the ledger says."""
+    """A rejected row keeps its status whatever the ledger records."""
     outcome = outcome_frame("+12015550123")
     outcome.at[2, "status"] = "rejected"
     earlier = {"+12015550123": attempt("called", NOW - timedelta(days=1))}
@@ -253,7 +253,7 @@ def test_rows_not_pending_untouched() -> None:
 
 
 def test_unknown_after_cooldown_pending() -> None:
-    """An unknown outcome older than the cool-down no longer holds the number back."""
+    """An unknown outcome older than the cool-down no longer blocks a call."""
     outcome = outcome_frame("+12015550123")
     earlier = {"+12015550123": attempt("unknown", NOW - timedelta(days=30))}
 

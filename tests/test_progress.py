@@ -15,7 +15,7 @@ JOB = CallJob(2, "+12015550123", {})
 
 
 class Terminal(io.StringIO):
-    """A text stream that says it is a terminal."""
+    """A text stream that reports being a terminal."""
 
     def isatty(self) -> bool:
         return True

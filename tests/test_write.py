@@ -360,7 +360,7 @@ def test_long_text_cut_with_mark(tmp_path: Path, make_leads: LeadsFactory) -> No
 
 
 def test_phone_note_last_column(written: Path) -> None:
-    """The phone note is the last column, empty where there is nothing to say."""
+    """The phone note is the last column, empty where nothing was changed."""
     assert column_values(results_of(written), "phone_note") == [
         "extension 12",
         None,
